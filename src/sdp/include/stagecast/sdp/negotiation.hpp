@@ -1,0 +1,93 @@
+#pragma once
+// Offer/answer (RFC 3264, RFC 8829 §5.3) for a server that answers remote offers: WHIP publishers (the
+// offer is sendonly, we receive) and WHEP viewers (the offer is recvonly, we send).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stagecast/sdp/session_description.hpp"
+
+namespace stagecast::sdp {
+
+// What the server can receive or send.
+struct CodecCapability {
+  std::string name;          // "VP8", "H264", "VP9", "AV1", "opus"
+  std::uint32_t clockRate = 0;
+  std::uint8_t channels = 0;
+  // H.264 only: profile_idc/profile_iop pairs accepted (the level is negotiated down, RFC 6184 §8.2.2) and
+  // the packetization-mode, which must match exactly.
+  std::vector<std::string> h264Profiles;  // e.g. "42e0", "4200", "4d00" (first 2 bytes of profile-level-id hex)
+  int h264PacketizationMode = 1;
+};
+
+// The SSRCs and stream ids the server will send in one media section of its answer (WHEP).
+struct OutgoingTrack {
+  std::string kind;  // "audio" / "video"
+  std::uint32_t ssrc = 0;
+  std::uint32_t rtxSsrc = 0;  // 0 = no RTX
+  std::string cname;
+  std::string streamId;
+  std::string trackId;
+};
+
+struct AnswerOptions {
+  std::vector<CodecCapability> audioCodecs;
+  std::vector<CodecCapability> videoCodecs;
+  std::vector<std::string> headerExtensions;  // URIs we accept
+  std::string iceUfrag;
+  std::string icePwd;
+  Fingerprint fingerprint;
+  bool iceLite = true;
+  std::vector<Candidate> candidates;  // put in every accepted section (BUNDLE: the first; all for robustness)
+  // For WHEP: tracks we send, matched to offered recvonly/sendrecv sections by kind in order.
+  std::vector<OutgoingTrack> outgoing;
+  // When set, only one codec (the best match in the offer's preference order) is kept per section, plus its
+  // RTX. Makes the forwarding path simpler and avoids an offerer switching codecs mid-stream.
+  bool singleCodec = true;
+  // When set, sections whose direction is sendonly (the remote sends) are accepted (WHIP); otherwise rejected.
+  bool acceptIncoming = true;
+  // When set, sections whose direction is recvonly/sendrecv are answered as sendonly with `outgoing` (WHEP).
+  bool acceptOutgoing = false;
+  std::uint64_t sessionId = 0;
+};
+
+// What was agreed for one media section.
+struct NegotiatedMedia {
+  std::string mid;
+  std::string kind;
+  bool accepted = false;             // false: rejected (port 0)
+  Direction localDirection = Direction::Inactive;
+  std::optional<Codec> codec;        // the chosen codec with the offerer's payload type
+  std::optional<std::uint8_t> rtxPayloadType;
+  std::vector<ExtMap> extmaps;       // accepted extensions with the offerer's ids
+  std::vector<std::uint32_t> remoteSsrcs;     // from a=ssrc (media SSRC first when an FID group exists)
+  std::optional<std::uint32_t> remoteRtxSsrc;
+  std::vector<std::string> remoteRids;
+  bool nack = false;
+  bool pli = false;
+  bool fir = false;
+  bool transportCc = false;
+  bool remb = false;
+  std::optional<OutgoingTrack> outgoing;  // WHEP: the track sent in this section
+};
+
+struct Answer {
+  SessionDescription sdp;
+  std::vector<NegotiatedMedia> media;  // one per offered m-line
+  // Offer's ICE credentials and DTLS fingerprint (from the first bundled section).
+  std::string remoteIceUfrag;
+  std::string remoteIcePwd;
+  Fingerprint remoteFingerprint;
+  SetupRole remoteSetup = SetupRole::ActPass;
+  SetupRole localSetup = SetupRole::Passive;
+};
+
+// Errors (codes): "SDP_MALFORMED" (missing ICE credentials / fingerprint / rtcp-mux / BUNDLE-less multi-section
+// offers), "NO_COMMON_CODEC" (no accepted section has a codec in common), "SDP_UNSUPPORTED" (e.g. no media).
+Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions& options);
+
+// H.264 profile-level-id matching (RFC 6184 §8.1): whether `offeredFmtp` is acceptable for `capability`.
+bool h264Matches(const CodecCapability& capability, const Codec& offered);
+
+}  // namespace stagecast::sdp
