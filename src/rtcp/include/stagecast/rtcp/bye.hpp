@@ -13,6 +13,7 @@ struct Bye {
 
   static Result<Bye> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const Bye&, const Bye&) = default;
 };
 
 }  // namespace stagecast::rtcp

@@ -9,6 +9,7 @@ namespace stagecast::rtcp {
 struct FirEntry {
   std::uint32_t ssrc = 0;
   std::uint8_t sequenceNumber = 0;
+  friend bool operator==(const FirEntry&, const FirEntry&) = default;
 };
 
 struct Fir {
@@ -18,6 +19,7 @@ struct Fir {
 
   static Result<Fir> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const Fir&, const Fir&) = default;
 };
 
 }  // namespace stagecast::rtcp

@@ -1,5 +1,6 @@
 #pragma once
 // RTCP common header (RFC 3550 §6.4.1) and compound-packet walking. Parsers never throw.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

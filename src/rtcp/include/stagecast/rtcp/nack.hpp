@@ -15,6 +15,7 @@ struct Nack {
   static Result<Nack> parse(const CommonHeader& h);
   // Packs the sequence numbers into as few PID/BLP pairs as possible.
   void write(ByteWriter& w) const;
+  friend bool operator==(const Nack&, const Nack&) = default;
 };
 
 }  // namespace stagecast::rtcp

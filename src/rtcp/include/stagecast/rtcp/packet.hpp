@@ -19,6 +19,7 @@ namespace stagecast::rtcp {
 struct Unknown {
   std::uint8_t packetType = 0;
   std::uint8_t count = 0;
+  friend bool operator==(const Unknown&, const Unknown&) = default;
 };
 
 using Packet = std::variant<SenderReport, ReceiverReport, Sdes, Bye, Nack, Pli, Fir, Remb, TransportCc, Unknown>;
@@ -26,5 +27,8 @@ using Packet = std::variant<SenderReport, ReceiverReport, Sdes, Bye, Nack, Pli, 
 // Parses every packet of a compound RTCP datagram. A packet with a known type but a malformed body fails the
 // whole parse (the datagram is dropped); unknown types become Unknown.
 Result<std::vector<Packet>> parseCompound(BytesView datagram);
+
+// Appends one packet to a compound being built. Unknown carries no body and writes nothing.
+void writePacket(ByteWriter& w, const Packet& packet);
 
 }  // namespace stagecast::rtcp

@@ -11,6 +11,7 @@ struct Pli {
 
   static Result<Pli> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const Pli&, const Pli&) = default;
 };
 
 }  // namespace stagecast::rtcp

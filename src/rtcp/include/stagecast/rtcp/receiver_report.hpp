@@ -13,6 +13,7 @@ struct ReceiverReport {
 
   static Result<ReceiverReport> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const ReceiverReport&, const ReceiverReport&) = default;
 };
 
 }  // namespace stagecast::rtcp

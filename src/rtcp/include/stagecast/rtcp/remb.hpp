@@ -14,6 +14,7 @@ struct Remb {
 
   static Result<Remb> parse(const CommonHeader& h);  // fails when the FCI is not REMB
   void write(ByteWriter& w) const;
+  friend bool operator==(const Remb&, const Remb&) = default;
 };
 
 }  // namespace stagecast::rtcp

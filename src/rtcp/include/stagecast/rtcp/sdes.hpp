@@ -10,6 +10,7 @@ namespace stagecast::rtcp {
 struct SdesChunk {
   std::uint32_t ssrc = 0;
   std::string cname;
+  friend bool operator==(const SdesChunk&, const SdesChunk&) = default;
 };
 
 struct Sdes {
@@ -17,6 +18,7 @@ struct Sdes {
 
   static Result<Sdes> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const Sdes&, const Sdes&) = default;
 };
 
 }  // namespace stagecast::rtcp

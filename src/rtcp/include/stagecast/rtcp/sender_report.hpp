@@ -17,6 +17,7 @@ struct SenderReport {
 
   static Result<SenderReport> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const SenderReport&, const SenderReport&) = default;
 };
 
 }  // namespace stagecast::rtcp

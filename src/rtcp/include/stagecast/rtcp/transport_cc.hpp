@@ -20,6 +20,7 @@ struct TransportCc {
 
   static Result<TransportCc> parse(const CommonHeader& h);
   void write(ByteWriter& w) const;
+  friend bool operator==(const TransportCc&, const TransportCc&) = default;
 };
 
 }  // namespace stagecast::rtcp

@@ -21,6 +21,8 @@ enum class SetupRole { ActPass, Active, Passive, HoldConn };
 struct Fingerprint {
   std::string algorithm;  // "sha-256"
   std::string value;      // "AB:CD:..." uppercase hex
+
+  bool operator==(const Fingerprint&) const = default;
 };
 
 struct Codec {
@@ -36,23 +38,31 @@ struct Codec {
   [[nodiscard]] bool isRtx() const;
   // For rtx: the apt= payload type.
   [[nodiscard]] std::optional<std::uint8_t> rtxApt() const;
+
+  bool operator==(const Codec&) const = default;
 };
 
 struct ExtMap {
   std::uint8_t id = 0;
   std::string uri;
   std::optional<Direction> direction;
+
+  bool operator==(const ExtMap&) const = default;
 };
 
 struct SsrcInfo {
   std::uint32_t ssrc = 0;
   std::string cname;
   std::string msid;  // "stream-id track-id" from a=ssrc:N msid:...
+
+  bool operator==(const SsrcInfo&) const = default;
 };
 
 struct SsrcGroup {
   std::string semantics;  // "FID", "SIM"
   std::vector<std::uint32_t> ssrcs;
+
+  bool operator==(const SsrcGroup&) const = default;
 };
 
 struct Candidate {
@@ -67,13 +77,17 @@ struct Candidate {
   std::map<std::string, std::string> extensions;  // generation, ufrag, network-id, ...
 
   static Result<Candidate> parse(std::string_view value);  // value after "candidate:" (prefix tolerated)
-  [[nodiscard]] std::string toString() const;               // without "a=" and without "candidate:"? no: "candidate:..."
+  [[nodiscard]] std::string toString() const;               // "candidate:<foundation> ..." (without "a=")
+
+  bool operator==(const Candidate&) const = default;
 };
 
 struct Rid {
   std::string id;
   Direction direction = Direction::SendOnly;  // "send" -> SendOnly, "recv" -> RecvOnly
   std::string params;
+
+  bool operator==(const Rid&) const = default;
 };
 
 struct MediaSection {
@@ -107,11 +121,15 @@ struct MediaSection {
 
   [[nodiscard]] const Codec* findCodec(std::uint8_t pt) const;
   [[nodiscard]] std::optional<std::uint8_t> extmapId(std::string_view uri) const;
+
+  bool operator==(const MediaSection&) const = default;
 };
 
 struct Group {
   std::string semantics;  // "BUNDLE"
   std::vector<std::string> mids;
+
+  bool operator==(const Group&) const = default;
 };
 
 struct SessionDescription {
@@ -138,6 +156,8 @@ struct SessionDescription {
   [[nodiscard]] std::optional<Fingerprint> fingerprintFor(const MediaSection& m) const;
   [[nodiscard]] std::optional<SetupRole> setupFor(const MediaSection& m) const;
   [[nodiscard]] const Group* bundleGroup() const;
+
+  bool operator==(const SessionDescription&) const = default;
 };
 
 constexpr std::size_t kMaxSdpSize = 64 * 1024;
@@ -155,8 +175,12 @@ struct SdpFragment {
     std::string mid;
     std::vector<Candidate> candidates;
     bool endOfCandidates = false;
+
+    bool operator==(const MediaCandidates&) const = default;
   };
   std::vector<MediaCandidates> media;
+
+  bool operator==(const SdpFragment&) const = default;
 };
 Result<SdpFragment> parseFragment(std::string_view text);
 

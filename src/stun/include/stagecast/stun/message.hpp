@@ -102,7 +102,9 @@ struct SerializeOptions {
 
 // Serializes with attributes in a fixed order: USERNAME, REALM, NONCE, ERROR-CODE, UNKNOWN-ATTRIBUTES,
 // PRIORITY, USE-CANDIDATE, ICE-CONTROLLED, ICE-CONTROLLING, XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, SOFTWARE,
-// then MESSAGE-INTEGRITY and FINGERPRINT.
+// then MESSAGE-INTEGRITY and FINGERPRINT. Values that parse() would reject are clamped so the output always
+// parses: USERNAME to 513 bytes, REALM/NONCE/SOFTWARE/reason phrase to 763 bytes, the error code to 300..699,
+// UNKNOWN-ATTRIBUTES to 1024 entries.
 Bytes serialize(const Message& msg, const SerializeOptions& options);
 
 // Helpers for building responses.

@@ -1,0 +1,13 @@
+#pragma once
+// /health and /metrics (Prometheus text exposition format 0.0.4).
+#include <atomic>
+
+#include "stagecast/engine/engine.hpp"
+#include "stagecast/http/server.hpp"
+
+namespace stagecast::api {
+
+// `ready` turns /health from 503 to 200 once the server accepts work, and back to 503 while shutting down.
+void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready);
+
+}  // namespace stagecast::api

@@ -1,0 +1,47 @@
+#include "stagecast/api/status_api.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace stagecast::api {
+
+void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready) {
+  router.add("GET", "/health", [&ready, &engine](http::Request&, http::Responder done) {
+    nlohmann::json j;
+    j["status"] = ready.load() ? "ok" : "starting";
+    j["udp"] = engine.udpEndpoint().toString();
+    j["workers"] = engine.workerCount();
+    done(http::Response::json(ready.load() ? 200 : 503, j.dump()));
+  });
+
+  router.add("GET", "/metrics", [&engine](http::Request&, http::Responder done) {
+    const auto s = engine.stats();
+    std::ostringstream o;
+    auto gauge = [&o](const char* name, const char* help, std::uint64_t v) {
+      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n" << name << ' ' << v << '\n';
+    };
+    auto counter = [&o](const char* name, const char* help, std::uint64_t v) {
+      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n" << name << ' ' << v << '\n';
+    };
+    gauge("stagecast_stages", "Stages with at least one session.", s.total.stages);
+    gauge("stagecast_publishers", "Publisher (WHIP) sessions.", s.total.publishers);
+    gauge("stagecast_subscribers", "Viewer (WHEP) sessions.", s.total.subscribers);
+    counter("stagecast_rtp_packets_received_total", "RTP packets received from publishers and viewers.",
+            s.total.packetsIn);
+    counter("stagecast_rtp_packets_sent_total", "RTP packets sent.", s.total.packetsOut);
+    counter("stagecast_bytes_received_total", "UDP payload bytes received by sessions.", s.total.bytesIn);
+    counter("stagecast_bytes_sent_total", "UDP payload bytes sent by sessions.", s.total.bytesOut);
+    counter("stagecast_retransmissions_total", "RTP packets resent in answer to NACKs.", s.total.retransmitted);
+    counter("stagecast_keyframe_requests_total", "PLIs sent to publishers after merging.", s.total.keyframeRequests);
+    counter("stagecast_unrouted_datagrams_total", "Datagrams that matched no session.", s.total.unroutedDatagrams);
+    counter("stagecast_sessions_ended_total", "Sessions that ended by failure, timeout or replacement.",
+            s.total.sessionsEnded);
+    counter("stagecast_udp_datagrams_received_total", "Datagrams read from the media sockets.",
+            s.datagramsReceived);
+    counter("stagecast_udp_datagrams_sent_total", "Datagrams written to the media sockets.", s.datagramsSent);
+    counter("stagecast_udp_send_errors_total", "Datagrams the kernel refused (buffer full).", s.sendErrors);
+    done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));
+  });
+}
+
+}  // namespace stagecast::api

@@ -1,0 +1,67 @@
+// stagecast: a self-hosted real-time streaming server (WHIP/WHEP SFU).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "stagecast/app/config.hpp"
+#include "stagecast/app/server.hpp"
+#include "stagecast/common/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace stagecast;
+  CLI::App cli{"Stagecast: WHIP/WHEP real-time streaming server"};
+  cli.require_subcommand(1);
+  app::ServerConfig config;
+  std::string configFile;
+  std::string http;
+  std::string udp;
+  std::size_t workers = 0;
+  std::vector<std::string> announce;
+  std::string logLevel;
+
+  auto* serve = cli.add_subcommand("serve", "Run the server");
+  serve->add_option("--config", configFile, "JSON config file (flags override it)")->check(CLI::ExistingFile);
+  serve->add_option("--http", http, "HTTP listen address HOST:PORT (default 127.0.0.1:8080)");
+  serve->add_option("--udp", udp, "Media UDP address HOST:PORT, one port for all peers (default 127.0.0.1:8443)");
+  serve->add_option("--workers", workers, "Media worker threads (default: one per core)");
+  serve->add_option("--announce", announce, "Public IP to put in ICE candidates (repeatable), for NAT");
+  serve->add_option("--log-level", logLevel, "trace|debug|info|warn|error (default info)");
+  cli.add_subcommand("version", "Print the version")->callback([] { std::cout << "stagecast 0.1.0\n"; });
+
+  CLI11_PARSE(cli, argc, argv);
+  if (!serve->parsed()) return 0;
+
+  if (!configFile.empty()) {
+    if (auto s = app::loadConfigFile(configFile, config); !s) {
+      std::cerr << "error: " << s.error().message << "\n";
+      return 2;
+    }
+  }
+  if (!http.empty()) config.http = http;
+  if (!udp.empty()) config.udp = udp;
+  if (workers != 0) config.workers = workers;
+  if (!announce.empty()) config.announcedAddresses = announce;
+  if (!logLevel.empty()) config.logLevel = logLevel;
+  log::init(config.logLevel);
+
+  // The signals are taken by the server's own wait; block them first so no thread gets them by default.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = app::Server::create(config);
+  if (!server) {
+    spdlog::error("{}: {}", server.error().code, server.error().message);
+    return 1;
+  }
+  if (auto s = (*server)->start(); !s) {
+    spdlog::error("{}: {}", s.error().code, s.error().message);
+    return 1;
+  }
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  (*server)->runUntilSignal();
+  return 0;
+}

@@ -1,0 +1,366 @@
+#include "stagecast/engine/engine.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "stagecast/common/log.hpp"
+#include "stagecast/stun/message.hpp"
+
+namespace stagecast::engine {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+namespace {
+
+udp::endpoint toAsio(const Endpoint& e) {
+  if (e.v6) {
+    asio::ip::address_v6::bytes_type b{};
+    std::copy(e.addr.begin(), e.addr.end(), b.begin());
+    return {asio::ip::address_v6(b), e.port};
+  }
+  return {asio::ip::address_v4(asio::ip::address_v4::bytes_type{e.addr[0], e.addr[1], e.addr[2], e.addr[3]}), e.port};
+}
+
+Endpoint fromAsio(const udp::endpoint& e) {
+  Endpoint out;
+  out.port = e.port();
+  const auto a = e.address();
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out.addr.begin());
+  } else if (a.to_v6().is_v4_mapped()) {
+    const auto b = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_bytes();
+    std::copy(b.begin(), b.end(), out.addr.begin());
+  } else {
+    out.v6 = true;
+    const auto b = a.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), out.addr.begin());
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  struct Worker;
+
+  // Shared routing: which worker owns a remote address or an ICE ufrag. Written rarely (session set-up and
+  // teardown), read for datagrams that land on a worker other than the owner.
+  mutable std::shared_mutex routesMutex;
+  std::unordered_map<Endpoint, std::size_t, EndpointHash> addressOwner;
+  std::unordered_map<std::string, std::size_t> ufragOwner;
+
+  std::mutex stagesMutex;
+  std::unordered_map<std::string, std::size_t> stageWorker;
+  std::size_t nextWorker = 0;
+
+  EngineConfig config;
+  std::vector<std::unique_ptr<Worker>> workers;
+  Endpoint bound;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+
+  std::mutex sessionEndedMutex;
+  SessionEndedFn sessionEnded;
+
+  struct Worker final : sfu::DatagramSender, sfu::ShardObserver {
+    Impl& engine;
+    std::size_t index;
+    asio::io_context io{1};
+    udp::socket socket{io};
+    asio::steady_timer timer{io};
+    std::unique_ptr<sfu::Shard> shard;
+    std::thread thread;
+    udp::endpoint from;
+    std::array<std::uint8_t, 4096> buf{};
+    std::uint64_t received = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t sendErrors = 0;
+    std::uint64_t posts = 0;
+    mutable std::mutex statsMutex;
+    EngineStats snapshot;
+
+    Worker(Impl& e, std::size_t i) : engine(e), index(i) {
+      shard = std::make_unique<sfu::Shard>(engine.config.sfu, *this, *this);
+    }
+
+    // sfu::DatagramSender
+    void sendDatagram(BytesView datagram, const Endpoint& to) override {
+      boost::system::error_code ec;
+      socket.send_to(asio::buffer(datagram.data(), datagram.size()), toAsio(to), 0, ec);
+      if (ec) {
+        ++sendErrors;  // a full socket buffer drops the datagram, as the network would
+      } else {
+        ++sent;
+      }
+    }
+
+    // sfu::ShardObserver
+    void onRouteAdded(const Endpoint& remote) override {
+      std::unique_lock lock(engine.routesMutex);
+      engine.addressOwner[remote] = index;
+    }
+    void onRouteRemoved(const Endpoint& remote) override {
+      std::unique_lock lock(engine.routesMutex);
+      auto it = engine.addressOwner.find(remote);
+      if (it != engine.addressOwner.end() && it->second == index) engine.addressOwner.erase(it);
+    }
+    void onUfragAdded(const std::string& ufrag) override {
+      std::unique_lock lock(engine.routesMutex);
+      engine.ufragOwner[ufrag] = index;
+    }
+    void onUfragRemoved(const std::string& ufrag) override {
+      std::unique_lock lock(engine.routesMutex);
+      engine.ufragOwner.erase(ufrag);
+    }
+    void onSessionEnded(const std::string& stageId, const std::string& sessionId, const Error& reason) override {
+      SessionEndedFn fn;
+      {
+        std::lock_guard lock(engine.sessionEndedMutex);
+        fn = engine.sessionEnded;
+      }
+      if (fn) fn(stageId, sessionId, reason);
+    }
+    void onStageClosed(const std::string& stageId) override {
+      std::lock_guard lock(engine.stagesMutex);
+      auto it = engine.stageWorker.find(stageId);
+      if (it != engine.stageWorker.end() && it->second == index) engine.stageWorker.erase(it);
+    }
+
+    // Which worker owns this datagram: by address, else by the ufrag of a STUN request, else this one.
+    std::size_t ownerOf(BytesView data, const Endpoint& remote) {
+      if (engine.workers.size() == 1) return index;
+      std::shared_lock lock(engine.routesMutex);
+      if (auto it = engine.addressOwner.find(remote); it != engine.addressOwner.end()) return it->second;
+      if (stun::looksLikeStun(data)) {
+        auto msg = stun::parse(data);
+        if (msg && msg->username) {
+          auto colon = msg->username->find(':');
+          if (auto u = engine.ufragOwner.find(msg->username->substr(0, colon)); u != engine.ufragOwner.end()) {
+            return u->second;
+          }
+        }
+      }
+      return index;
+    }
+
+    void receive() {
+      socket.async_receive_from(asio::buffer(buf), from, [this](boost::system::error_code ec, std::size_t n) {
+        if (ec == asio::error::operation_aborted || !socket.is_open()) return;
+        if (!ec) {
+          ++received;
+          const BytesView data(buf.data(), n);
+          const Endpoint remote = fromAsio(from);
+          const std::size_t owner = ownerOf(data, remote);
+          if (owner == index) {
+            shard->handleDatagram(data, remote, Clock::now());
+          } else {
+            ++posts;
+            Worker& w = *engine.workers[owner];
+            asio::post(w.io, [&w, bytes = Bytes(data.begin(), data.end()), remote] {
+              w.shard->handleDatagram(bytes, remote, Clock::now());
+            });
+          }
+        }
+        receive();
+      });
+    }
+
+    void tick() {
+      timer.expires_after(engine.config.tickInterval);
+      timer.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        shard->tick(Clock::now());
+        EngineStats s;
+        s.total = shard->stats();
+        s.datagramsReceived = received;
+        s.datagramsSent = sent;
+        s.sendErrors = sendErrors;
+        s.crossWorkerPosts = posts;
+        {
+          std::lock_guard lock(statsMutex);
+          snapshot = s;
+        }
+        tick();
+      });
+    }
+  };
+
+  Worker& workerForStage(const std::string& stageId, bool create) {
+    std::lock_guard lock(stagesMutex);
+    auto it = stageWorker.find(stageId);
+    if (it != stageWorker.end()) return *workers[it->second];
+    const std::size_t w = nextWorker++ % workers.size();
+    if (create) stageWorker[stageId] = w;
+    return *workers[w];
+  }
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+
+Engine::~Engine() { stop(); }
+
+Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
+  std::unique_ptr<Engine> e(new Engine());
+  auto& impl = *e->impl_;
+  if (config.workers == 0) config.workers = std::max(1U, std::thread::hardware_concurrency());
+  impl.config = std::move(config);
+  if (!impl.config.sfu.certificate) {
+    auto cert = dtls::Certificate::generate();
+    if (!cert) return Error("CERTIFICATE_FAILED", cert.error().message);
+    impl.config.sfu.certificate = *cert;
+  }
+  // Bind every worker's socket to the same address and port (SO_REUSEPORT); the first picks the port when 0.
+  Endpoint bindTo = impl.config.udp;
+  for (std::size_t i = 0; i < impl.config.workers; ++i) {
+    impl.workers.push_back(std::make_unique<Impl::Worker>(impl, i));
+    auto& w = *impl.workers.back();
+    boost::system::error_code ec;
+    const auto ep = toAsio(bindTo);
+    w.socket.open(ep.protocol(), ec);
+    if (!ec) {
+      int one = 1;
+      ::setsockopt(w.socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      w.socket.set_option(asio::socket_base::receive_buffer_size(static_cast<int>(impl.config.socketBufferBytes)), ec);
+      w.socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(impl.config.socketBufferBytes)), ec);
+      ec.clear();
+      w.socket.bind(ep, ec);
+    }
+    if (ec) return Error("UDP_BIND_FAILED", "cannot bind UDP " + bindTo.toString() + ": " + ec.message());
+    w.socket.non_blocking(true, ec);
+    if (i == 0) {
+      bindTo = fromAsio(w.socket.local_endpoint());
+      impl.bound = bindTo;
+    }
+  }
+  // Host candidates (RFC 8839 §5.1): the bound address, or the announced ones.
+  if (impl.config.sfu.candidates.empty()) {
+    std::vector<std::string> addrs = impl.config.announcedAddresses;
+    if (addrs.empty()) addrs.push_back(impl.bound.ip());
+    std::uint32_t localPref = 65535;
+    int foundation = 1;
+    for (const auto& a : addrs) {
+      sdp::Candidate c;
+      c.foundation = std::to_string(foundation++);
+      c.component = 1;
+      c.transport = "udp";
+      // RFC 8445 §5.1.2.1: type preference 126 for host candidates.
+      c.priority = (126U << 24) | (localPref-- << 8) | (256U - 1U);
+      c.address = a;
+      c.port = impl.bound.port;
+      c.type = "host";
+      impl.config.sfu.candidates.push_back(c);
+    }
+  }
+  return e;
+}
+
+void Engine::start() {
+  auto& impl = *impl_;
+  if (impl.started.exchange(true)) return;
+  for (auto& w : impl.workers) {
+    w->receive();
+    w->tick();
+    w->thread = std::thread([&w = *w] {
+      pthread_setname_np(pthread_self(), ("media-" + std::to_string(w.index)).c_str());
+      w.io.run();
+    });
+  }
+  spdlog::info("media: {} worker(s) on udp {}", impl.workers.size(), impl.bound.toString());
+}
+
+void Engine::stop() {
+  auto& impl = *impl_;
+  if (impl.stopped.exchange(true)) return;
+  for (auto& w : impl.workers) {
+    asio::post(w->io, [&w = *w] {
+      w.shard->closeAll();
+      w.timer.cancel();
+      boost::system::error_code ec;
+      w.socket.close(ec);
+      w.io.stop();
+    });
+  }
+  for (auto& w : impl.workers) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    } else {
+      w->shard->closeAll();
+    }
+  }
+}
+
+Endpoint Engine::udpEndpoint() const { return impl_->bound; }
+std::size_t Engine::workerCount() const { return impl_->workers.size(); }
+const sfu::SfuConfig& Engine::sfuConfig() const { return impl_->config.sfu; }
+
+void Engine::publish(const std::string& stageId, std::string offer,
+                     std::function<void(Result<sfu::CreatedSession>)> done) {
+  auto& w = impl_->workerForStage(stageId, true);
+  asio::post(w.io, [&w, stageId, offer = std::move(offer), done = std::move(done)] {
+    done(w.shard->publish(stageId, offer, Clock::now()));
+  });
+}
+
+void Engine::subscribe(const std::string& stageId, std::string offer,
+                       std::function<void(Result<sfu::CreatedSession>)> done) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, offer = std::move(offer), done = std::move(done)] {
+    done(w.shard->subscribe(stageId, offer, Clock::now()));
+  });
+}
+
+void Engine::remove(const std::string& stageId, const std::string& sessionId, std::function<void(Status)> done) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, sessionId, done = std::move(done)] { done(w.shard->remove(stageId, sessionId)); });
+}
+
+void Engine::patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch,
+                   std::string fragment, std::function<void(Result<sfu::PatchResult>)> done) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, sessionId, ifMatch = std::move(ifMatch), fragment = std::move(fragment),
+                    done = std::move(done)] {
+    done(w.shard->patch(stageId, sessionId, ifMatch, fragment, Clock::now()));
+  });
+}
+
+void Engine::setSessionEndedHandler(SessionEndedFn fn) {
+  std::lock_guard lock(impl_->sessionEndedMutex);
+  impl_->sessionEnded = std::move(fn);
+}
+
+EngineStats Engine::stats() const {
+  EngineStats total;
+  for (const auto& w : impl_->workers) {
+    std::lock_guard lock(w->statsMutex);
+    const auto& s = w->snapshot;
+    total.datagramsReceived += s.datagramsReceived;
+    total.datagramsSent += s.datagramsSent;
+    total.sendErrors += s.sendErrors;
+    total.crossWorkerPosts += s.crossWorkerPosts;
+    auto& t = total.total;
+    t.stages += s.total.stages;
+    t.publishers += s.total.publishers;
+    t.subscribers += s.total.subscribers;
+    t.packetsIn += s.total.packetsIn;
+    t.packetsOut += s.total.packetsOut;
+    t.bytesIn += s.total.bytesIn;
+    t.bytesOut += s.total.bytesOut;
+    t.retransmitted += s.total.retransmitted;
+    t.keyframeRequests += s.total.keyframeRequests;
+    t.unroutedDatagrams += s.total.unroutedDatagrams;
+    t.sessionsEnded += s.total.sessionsEnded;
+  }
+  return total;
+}
+
+}  // namespace stagecast::engine

@@ -1,0 +1,577 @@
+// HTTP/1.1 server on Boost.Beast. One Session per connection, each on its own strand; the Core (shared by the
+// Server and its sessions) owns the acceptor and the set of live sessions.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "stagecast/http/server.hpp"
+
+namespace stagecast::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// After an error response that closes the connection we half-close and read (and discard) what the client
+// is still sending for a short while, so that the kernel does not answer unread data with a reset that would
+// destroy the response before the client reads it.
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kMaxLingerBytes = 4 * 1024 * 1024;
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr const char* kDefaultAllowHeaders = "Authorization, Content-Type, If-Match";
+constexpr const char* kAcceptPatch = "application/trickle-ice-sdpfrag";
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+Endpoint toEndpoint(const tcp::endpoint& ep) {
+  auto address = ep.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6());
+  }
+  if (address.is_v4()) return Endpoint::v4(address.to_v4().to_uint(), ep.port());
+  Endpoint e;
+  e.v6 = true;
+  const auto bytes = address.to_v6().to_bytes();
+  std::copy(bytes.begin(), bytes.end(), e.addr.begin());
+  e.port = ep.port();
+  return e;
+}
+
+tcp::endpoint toAsio(const Endpoint& e) {
+  if (e.v6) {
+    net::ip::address_v6::bytes_type bytes{};
+    std::copy(e.addr.begin(), e.addr.end(), bytes.begin());
+    return {net::ip::address_v6(bytes), e.port};
+  }
+  net::ip::address_v4::bytes_type bytes{e.addr[0], e.addr[1], e.addr[2], e.addr[3]};
+  return {net::ip::address_v4(bytes), e.port};
+}
+
+// Responses that must not carry a body nor Content-Length (RFC 9110 §8.6, §15.3.5, §15.4.5).
+bool bodyForbidden(int status) { return status < 200 || status == 204 || status == 304; }
+
+// "GET, POST, OPTIONS": the router's methods, HEAD when GET is served (answered by the GET route), OPTIONS.
+std::string allowedMethods(std::vector<std::string> methods) {
+  auto has = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+  if (has("GET") && !has("HEAD")) methods.emplace_back("HEAD");
+  if (!has("OPTIONS")) methods.emplace_back("OPTIONS");
+  std::string out;
+  for (const auto& m : methods) {
+    if (!out.empty()) out += ", ";
+    out += m;
+  }
+  return out;
+}
+
+// Splits an origin-form (or absolute-form) request target into a decoded path and decoded query parameters.
+bool parseTarget(std::string_view target, std::string& path, std::map<std::string, std::string>& query) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() >= scheme.size() && iequals(target.substr(0, scheme.size()), scheme)) {
+      auto slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      break;
+    }
+  }
+  if (target.empty() || target.front() != '/') return false;
+  if (auto hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  auto qmark = target.find('?');
+  auto decoded = percentDecode(target.substr(0, qmark));
+  if (!decoded) return false;
+  path = std::move(*decoded);
+  if (qmark == std::string_view::npos) return true;
+  std::string_view rest = target.substr(qmark + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view piece = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (piece.empty()) continue;
+    auto eq = piece.find('=');
+    // application/x-www-form-urlencoded: '+' stands for a space.
+    auto decodeComponent = [](std::string_view s) {
+      std::string plus(s);
+      std::replace(plus.begin(), plus.end(), '+', ' ');
+      return percentDecode(plus);
+    };
+    auto key = decodeComponent(piece.substr(0, eq));
+    auto value = decodeComponent(eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1));
+    if (!key || !value) return false;
+    query.emplace(std::move(*key), std::move(*value));  // the first occurrence wins
+  }
+  return true;
+}
+
+class Session;
+
+// State shared by the Server and its sessions; outlives the Server while connections are still closing.
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(net::io_context& io, Router& router, ServerOptions options)
+      : io_(io),
+        router_(router),
+        options_(std::move(options)),
+        acceptor_(net::make_strand(io)),
+        retryTimer_(acceptor_.get_executor()) {}
+
+  Status listen(const Endpoint& endpoint);
+  void stop();
+  void remove(const std::weak_ptr<Session>& session);
+  [[nodiscard]] std::size_t connectionCount() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+  }
+  [[nodiscard]] std::uint16_t port() const { return port_.load(); }
+  [[nodiscard]] const Router& router() const { return router_; }
+  [[nodiscard]] const ServerOptions& options() const { return options_; }
+
+ private:
+  void accept();
+  void onAccept(beast::error_code ec, tcp::socket socket);
+
+  net::io_context& io_;
+  Router& router_;
+  const ServerOptions options_;
+  tcp::acceptor acceptor_;  // used on its strand only (after listen)
+  net::steady_timer retryTimer_;
+  std::atomic<std::uint16_t> port_{0};
+  mutable std::mutex mutex_;
+  bool listening_ = false;
+  bool stopped_ = false;
+  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<Core> core, Endpoint remote)
+      : stream_(std::move(socket)), core_(std::move(core)), remote_(remote) {}
+  ~Session() { core_->remove(weak_from_this()); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
+  }
+  net::any_io_executor executor() { return stream_.get_executor(); }
+  // On the strand: closes the socket; pending operations complete with errors and release the session.
+  void close();
+  // On the strand: the responder's delivery of the response to request number `seq`.
+  void deliver(std::uint64_t seq, Response response);
+
+ private:
+  void readRequest();
+  void onHeader(beast::error_code ec);
+  void readBody();
+  void onRead(beast::error_code ec);
+  void onReadError(beast::error_code ec);
+  void route();
+  void watchPeer();
+  Responder makeResponder();
+  // closeAfter: the connection's framing is lost (parse errors, limits); keep-alive is honoured otherwise.
+  void sendError(int status, const std::string& code, const std::string& message, bool closeAfter);
+  void write(Response response, bool closeAfter);
+  void onWrite(bool closeAfter, beast::error_code ec);
+  void linger();
+  void onLinger(beast::error_code ec, std::size_t n);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;  // kept alive while it is written
+  std::shared_ptr<Core> core_;
+  // While a handler holds the responder no I/O is pending, so the session keeps itself alive; the cycle ends
+  // when the response is delivered or the connection closes (peer gone, stop()).
+  std::shared_ptr<Session> self_;
+  Endpoint remote_;
+  Request request_;
+  unsigned version_ = 11;
+  bool keepAlive_ = false;
+  bool head_ = false;
+  bool awaiting_ = false;  // a handler owns the current request's responder
+  bool closed_ = false;
+  std::uint64_t seq_ = 0;
+  std::size_t lingered_ = 0;
+  std::array<char, 4096> lingerBuffer_{};
+};
+
+// ---- Core ------------------------------------------------------------------------------------------------
+
+Status Core::listen(const Endpoint& endpoint) {
+  std::lock_guard lock(mutex_);
+  if (listening_ || stopped_) return Error("HTTP_BIND_FAILED", "server already listening or stopped");
+  const auto ep = toAsio(endpoint);
+  beast::error_code ec;
+  auto fail = [&](const char* what) {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    return Error("HTTP_BIND_FAILED", std::string(what) + " " + endpoint.toString() + ": " + ec.message());
+  };
+  acceptor_.open(ep.protocol(), ec);
+  if (ec) return fail("open");
+  acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (ec) return fail("reuse_address");
+  acceptor_.bind(ep, ec);
+  if (ec) return fail("bind");
+  acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  port_ = acceptor_.local_endpoint(ec).port();
+  listening_ = true;
+  spdlog::info("http: listening on {}", toEndpoint(acceptor_.local_endpoint(ec)).toString());
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] { self->accept(); });
+  return {};
+}
+
+void Core::accept() {
+  if (!acceptor_.is_open()) return;
+  acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+    self->onAccept(ec, std::move(s));
+  });
+}
+
+void Core::onAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    // E.g. EMFILE: back off instead of spinning.
+    spdlog::warn("http: accept failed: {}", ec.message());
+    retryTimer_.expires_after(kAcceptRetryDelay);
+    retryTimer_.async_wait([self = shared_from_this()](beast::error_code waitEc) {
+      if (!waitEc) self->accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  auto remote = socket.remote_endpoint(ignored);
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;  // the socket closes as it goes out of scope
+    if (sessions_.size() >= options_.maxConnections) {
+      spdlog::warn("http: connection limit ({}) reached, closing new connection", options_.maxConnections);
+      socket.close(ignored);
+    } else {
+      session = std::make_shared<Session>(std::move(socket), shared_from_this(), toEndpoint(remote));
+      sessions_.insert(session);
+    }
+  }
+  if (session) session->start();
+  accept();
+}
+
+void Core::stop() {
+  std::vector<std::weak_ptr<Session>> open;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    open.assign(sessions_.begin(), sessions_.end());
+  }
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor_.close(ignored);
+    self->retryTimer_.cancel();
+  });
+  for (auto& weak : open) {
+    if (auto session = weak.lock()) net::post(session->executor(), [session] { session->close(); });
+  }
+}
+
+void Core::remove(const std::weak_ptr<Session>& session) {
+  std::lock_guard lock(mutex_);
+  sessions_.erase(session);
+}
+
+// ---- Session ---------------------------------------------------------------------------------------------
+
+void Session::close() {
+  auto keep = std::move(self_);
+  if (closed_) return;
+  closed_ = true;
+  awaiting_ = false;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+void Session::readRequest() {
+  if (closed_) return;
+  const auto& options = core_->options();
+  head_ = false;
+  keepAlive_ = false;
+  version_ = 11;
+  parser_.emplace();
+  parser_->body_limit(options.maxBodyBytes);
+  parser_->header_limit(static_cast<std::uint32_t>(
+      std::min<std::size_t>(options.maxHeaderBytes, std::numeric_limits<std::uint32_t>::max())));
+  stream_.expires_after(options.idleTimeout);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+}
+
+void Session::onHeader(beast::error_code ec) {
+  if (ec) return onReadError(ec);
+  const auto& req = parser_->get();
+  if (req.version() >= 11 && !parser_->is_done() && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = shared_from_this()](beast::error_code writeEc, std::size_t) {
+                       if (writeEc) return self->close();
+                       self->readBody();
+                     });
+    return;
+  }
+  readBody();
+}
+
+void Session::readBody() {
+  if (closed_) return;
+  if (parser_->is_done()) return onRead({});
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+}
+
+void Session::onReadError(beast::error_code ec) {
+  if (closed_) return;
+  if (ec == bhttp::error::body_limit) {
+    return sendError(413, "BODY_TOO_LARGE",
+                     "request body exceeds " + std::to_string(core_->options().maxBodyBytes) + " bytes", true);
+  }
+  if (ec == bhttp::error::header_limit) {
+    return sendError(431, "HEADERS_TOO_LARGE",
+                     "request header exceeds " + std::to_string(core_->options().maxHeaderBytes) + " bytes", true);
+  }
+  const bool parseError = ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+                          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+  if (parseError) return sendError(400, "BAD_REQUEST", "malformed request: " + ec.message(), true);
+  spdlog::debug("http: {} read ended: {}", remote_.toString(), ec.message());
+  // End of stream, idle timeout, reset, abort: nothing to answer.
+  close();
+}
+
+void Session::onRead(beast::error_code ec) {
+  if (ec) return onReadError(ec);
+  if (closed_) return;
+  stream_.expires_never();  // a handler may take its time; the write sets its own deadline
+  auto message = parser_->release();
+  parser_.reset();
+  version_ = message.version();
+  keepAlive_ = message.keep_alive();
+  request_ = Request{};
+  request_.method = std::string(sv(message.method_string()));
+  head_ = request_.method == "HEAD";
+  request_.remote = remote_;
+  if (!parseTarget(sv(message.target()), request_.path, request_.query)) {
+    return sendError(400, "BAD_REQUEST", "malformed request target", false);
+  }
+  for (const auto& field : message) request_.headers.emplace(sv(field.name_string()), sv(field.value()));
+  request_.body = std::move(message.body());
+  route();
+}
+
+void Session::route() {
+  const Router& router = core_->router();
+  bool pathExists = false;
+  const Handler* handler = router.match(request_, pathExists);
+  if (handler == nullptr && request_.method == "HEAD" && pathExists) {
+    // HEAD is answered by the GET route; the body is dropped when writing.
+    request_.method = "GET";
+    bool ignored = false;
+    handler = router.match(request_, ignored);
+    request_.method = "HEAD";
+  }
+  if (handler == nullptr) {
+    if (!pathExists) {
+      return sendError(404, "NOT_FOUND", "no route for " + request_.path, false);
+    }
+    const auto allow = allowedMethods(router.methodsFor(request_.path));
+    if (request_.method == "OPTIONS") {
+      // CORS preflight (Fetch standard) and WHIP (RFC 9725 §4.3) discovery.
+      Response response;
+      response.status = 204;
+      auto requested = request_.header("Access-Control-Request-Headers");
+      response.headers.emplace("Allow", allow);
+      response.headers.emplace("Access-Control-Allow-Methods", allow);
+      response.headers.emplace("Access-Control-Allow-Headers",
+                               requested && !requested->empty() ? *requested : kDefaultAllowHeaders);
+      response.headers.emplace("Access-Control-Max-Age", "86400");
+      response.headers.emplace("Accept-Patch", kAcceptPatch);
+      return write(std::move(response), !keepAlive_);
+    }
+    auto response = Response::error(405, "METHOD_NOT_ALLOWED", request_.method + " not allowed on " + request_.path);
+    response.headers.emplace("Allow", allow);
+    return write(std::move(response), !keepAlive_);
+  }
+
+  awaiting_ = true;
+  ++seq_;
+  self_ = shared_from_this();
+  watchPeer();
+  auto responder = makeResponder();
+  try {
+    (*handler)(request_, responder);
+  } catch (const std::exception& e) {
+    spdlog::error("http: handler for {} {} threw: {}", request_.method, request_.path, e.what());
+    responder(Response::error(500, "INTERNAL_ERROR", "internal server error"));
+  } catch (...) {
+    spdlog::error("http: handler for {} {} threw a non-standard exception", request_.method, request_.path);
+    responder(Response::error(500, "INTERNAL_ERROR", "internal server error"));
+  }
+}
+
+Responder Session::makeResponder() {
+  struct State {
+    std::atomic<bool> used{false};
+    std::weak_ptr<Session> session;
+    net::any_io_executor executor;
+    std::uint64_t seq = 0;
+  };
+  auto state = std::make_shared<State>();
+  state->session = weak_from_this();
+  state->executor = stream_.get_executor();
+  state->seq = seq_;
+  return [state](Response response) {
+    if (state->used.exchange(true)) {
+      spdlog::warn("http: responder called more than once; response ignored");
+      return;
+    }
+    if (state->session.expired()) return;  // connection gone: drop silently
+    net::post(state->executor, [weak = state->session, seq = state->seq, response = std::move(response)]() mutable {
+      if (auto session = weak.lock()) session->deliver(seq, std::move(response));
+    });
+  };
+}
+
+// Notices a client that goes away while its handler is busy, so that the session and its late response can
+// be dropped. Pipelined data also wakes the wait; it is left for the next read.
+void Session::watchPeer() {
+  stream_.socket().async_wait(tcp::socket::wait_read, [weak = weak_from_this(), seq = seq_](beast::error_code ec) {
+    auto self = weak.lock();
+    if (!self || ec || self->closed_ || !self->awaiting_ || seq != self->seq_) return;
+    beast::error_code availableEc;
+    if (self->stream_.socket().available(availableEc) == 0 || availableEc) {
+      spdlog::debug("http: {} went away before its response", self->remote_.toString());
+      self->close();
+    }
+  });
+}
+
+void Session::deliver(std::uint64_t seq, Response response) {
+  if (closed_ || !awaiting_ || seq != seq_) return;
+  auto keep = std::move(self_);
+  awaiting_ = false;
+  write(std::move(response), !keepAlive_);
+}
+
+void Session::sendError(int status, const std::string& code, const std::string& message, bool closeAfter) {
+  write(Response::error(status, code, message), closeAfter || !keepAlive_);
+}
+
+void Session::write(Response response, bool closeAfter) {
+  const auto& options = core_->options();
+  if (response.status < 100 || response.status > 999) {
+    spdlog::error("http: handler for {} {} returned invalid status {}", request_.method, request_.path,
+                  response.status);
+    response = Response::error(500, "INTERNAL_ERROR", "internal server error");
+  }
+  bhttp::response<bhttp::string_body> res;
+  res.version(version_);
+  res.result(static_cast<unsigned>(response.status));
+  for (const auto& [name, value] : response.headers) {
+    if (iequals(name, "Content-Length") || iequals(name, "Connection") || iequals(name, "Transfer-Encoding")) {
+      continue;  // framing is the server's business
+    }
+    if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
+      spdlog::warn("http: dropping malformed response header '{}'", name);
+      continue;
+    }
+    res.insert(name, value);
+  }
+  if (res.find(bhttp::field::server) == res.end()) res.set(bhttp::field::server, options.serverName);
+  if (!options.corsAllowOrigin.empty() && res.find(bhttp::field::access_control_allow_origin) == res.end()) {
+    res.set(bhttp::field::access_control_allow_origin, options.corsAllowOrigin);
+    // A specific origin makes the response vary by request origin (Fetch standard, CORS protocol and caching).
+    if (options.corsAllowOrigin != "*") res.insert(bhttp::field::vary, "Origin");
+  }
+  if (!options.corsExposeHeaders.empty() && res.find(bhttp::field::access_control_expose_headers) == res.end()) {
+    res.set(bhttp::field::access_control_expose_headers, options.corsExposeHeaders);
+  }
+  if (!bodyForbidden(response.status)) {
+    res.content_length(response.body.size());
+    if (!head_) res.body() = std::move(response.body);
+  }
+  res.keep_alive(!closeAfter);
+  response_.emplace(std::move(res));
+  stream_.expires_after(options.idleTimeout);
+  bhttp::async_write(stream_, *response_, [self = shared_from_this(), closeAfter](beast::error_code ec, std::size_t) {
+    self->onWrite(closeAfter, ec);
+  });
+}
+
+void Session::onWrite(bool closeAfter, beast::error_code ec) {
+  response_.reset();
+  if (closed_) return;
+  if (ec) return close();
+  if (closeAfter) return linger();
+  readRequest();
+}
+
+void Session::linger() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(kLingerTime);
+  lingered_ = 0;
+  stream_.async_read_some(net::buffer(lingerBuffer_),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->onLinger(ec, n); });
+}
+
+void Session::onLinger(beast::error_code ec, std::size_t n) {
+  lingered_ += n;
+  if (ec || closed_ || lingered_ > kMaxLingerBytes) return close();
+  stream_.async_read_some(
+      net::buffer(lingerBuffer_),
+      [self = shared_from_this()](beast::error_code readEc, std::size_t m) { self->onLinger(readEc, m); });
+}
+
+}  // namespace
+
+// ---- Server ----------------------------------------------------------------------------------------------
+
+struct Server::Impl : Core {
+  using Core::Core;
+};
+
+Server::Server(boost::asio::io_context& io, Router& router, ServerOptions options)
+    : impl_(std::make_shared<Impl>(io, router, std::move(options))) {}
+
+Server::~Server() { impl_->stop(); }
+
+Status Server::listen(const Endpoint& endpoint) { return impl_->listen(endpoint); }
+
+std::uint16_t Server::port() const { return impl_->port(); }
+
+void Server::stop() { impl_->stop(); }
+
+std::size_t Server::connectionCount() const { return impl_->connectionCount(); }
+
+}  // namespace stagecast::http

@@ -1,0 +1,88 @@
+#pragma once
+// One stream sent to one viewer: its own SSRC, sequence and timestamp space (so the source can change under
+// it), a retransmission buffer for NACKs, and the counters for its sender reports.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stagecast/common/bytes.hpp"
+#include "stagecast/common/clock.hpp"
+#include "stagecast/rtp/rtp_packet.hpp"
+#include "stagecast/sfu/source_track.hpp"
+
+namespace stagecast::sfu {
+
+struct OutgoingParams {
+  std::uint32_t ssrc = 0;
+  std::uint8_t payloadType = 0;
+  std::optional<std::uint8_t> midExtensionId;
+  std::string mid;
+  std::uint32_t clockRate = 90000;
+  bool video = false;
+  std::size_t retransmitBufferPackets = 1024;  // power of two
+};
+
+class OutgoingStream {
+ public:
+  // `send` encrypts and sends one plaintext RTP packet (the buffer may be modified).
+  using SendFn = std::function<void(Bytes& packet)>;
+  using KeyframeRequestFn = std::function<void(TimePoint)>;
+
+  OutgoingStream(OutgoingParams params, SendFn send, KeyframeRequestFn requestKeyframe);
+
+  [[nodiscard]] const OutgoingParams& params() const { return params_; }
+  // Starts sending from `source`: video replays its cached keyframe group at once (instant first frame) or
+  // waits for the next keyframe and asks for one.
+  void start(SourceTrack& source, TimePoint now);
+  [[nodiscard]] bool started() const { return active_; }
+
+  // A packet of the source (publisher numbering).
+  void forward(const rtp::RtpPacket& packet, std::uint32_t generation, TimePoint now);
+  // Answers a NACK: resends buffered packets. Returns how many were found.
+  std::size_t retransmit(const std::vector<std::uint16_t>& sequences);
+
+  // Sender report fields for this stream (RFC 3550 §6.4.1), mapped from the source's latest SR.
+  struct SrFields {
+    std::uint64_t ntp = 0;
+    std::uint32_t rtpTimestamp = 0;
+    std::uint32_t packetCount = 0;
+    std::uint32_t octetCount = 0;
+  };
+  [[nodiscard]] std::optional<SrFields> senderReport(const SourceTrack& source) const;
+
+  [[nodiscard]] std::uint64_t packetsSent() const { return packetsSent_; }
+  [[nodiscard]] std::uint64_t retransmitted() const { return retransmitted_; }
+  [[nodiscard]] std::uint64_t keyframeWaitDrops() const { return waitDrops_; }
+  [[nodiscard]] std::optional<TimePoint> firstPacketAt() const { return firstPacketAt_; }
+
+ private:
+  void sendRewritten(const rtp::RtpPacket& packet, TimePoint now);
+
+  OutgoingParams params_;
+  SendFn send_;
+  KeyframeRequestFn requestKeyframe_;
+  bool active_ = false;
+  bool waitingForKeyframe_ = false;
+  bool haveOffsets_ = false;
+  bool anySent_ = false;
+  std::uint32_t generation_ = 0;
+  rtp::VideoCodec codec_ = rtp::VideoCodec::Unknown;
+  std::uint16_t seqOffset_ = 0;
+  std::uint32_t tsOffset_ = 0;
+  std::uint16_t lastSeq_ = 0;
+  std::uint32_t lastTs_ = 0;
+  TimePoint lastSentAt_{};
+  std::vector<Bytes> buffer_;  // indexed by outgoing sequence & (size-1)
+  std::vector<std::uint16_t> bufferSeq_;
+  std::vector<bool> bufferUsed_;
+  Bytes scratch_;
+  std::uint64_t packetsSent_ = 0;
+  std::uint64_t octetsSent_ = 0;
+  std::uint64_t retransmitted_ = 0;
+  std::uint64_t waitDrops_ = 0;
+  std::optional<TimePoint> firstPacketAt_;
+};
+
+}  // namespace stagecast::sfu

@@ -1,0 +1,81 @@
+#pragma once
+// One media source of a stage (its audio or its video), independent of which publisher feeds it, so that a
+// publisher can reconnect or be replaced without breaking the viewers' streams.
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stagecast/common/bytes.hpp"
+#include "stagecast/common/clock.hpp"
+#include "stagecast/rtp/codec_info.hpp"
+#include "stagecast/rtp/rtp_packet.hpp"
+#include "stagecast/sdp/session_description.hpp"
+
+namespace stagecast::sfu {
+
+class OutgoingStream;
+
+struct SenderReportInfo {
+  std::uint64_t ntp = 0;
+  std::uint32_t rtpTimestamp = 0;
+  std::uint32_t generation = 0;
+};
+
+class SourceTrack {
+ public:
+  SourceTrack(std::string kind, std::size_t gopMaxPackets, std::size_t gopMaxBytes);
+
+  [[nodiscard]] const std::string& kind() const { return kind_; }
+  [[nodiscard]] bool isVideo() const { return kind_ == "video"; }
+  // Called when a (new) publisher starts feeding this source.
+  void attachPublisher(const sdp::Codec& codec);
+  void detachPublisher();
+  [[nodiscard]] bool live() const { return live_; }
+  [[nodiscard]] std::uint32_t generation() const { return generation_; }
+  [[nodiscard]] const std::optional<sdp::Codec>& codec() const { return codec_; }
+  [[nodiscard]] std::uint32_t clockRate() const { return codec_ ? codec_->clockRate : 90000; }
+  [[nodiscard]] rtp::VideoCodec videoCodec() const { return videoCodec_; }
+
+  // A packet from the publisher (after RTX unwrapping): caches it when video and forwards it to every sink.
+  void deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint now);
+
+  void addSink(OutgoingStream* sink);
+  void removeSink(OutgoingStream* sink);
+  [[nodiscard]] const std::vector<OutgoingStream*>& sinks() const { return sinks_; }
+
+  // The cached packets from the latest keyframe start (plaintext RTP, publisher numbering).
+  [[nodiscard]] const std::deque<Bytes>& gop() const { return gop_; }
+  [[nodiscard]] bool hasKeyframe() const { return gopValid_ && !gop_.empty(); }
+
+  void setSenderReport(const SenderReportInfo& sr) { sr_ = sr; }
+  [[nodiscard]] const std::optional<SenderReportInfo>& senderReport() const { return sr_; }
+
+  // Merges keyframe requests: returns true when a PLI should be sent now.
+  bool shouldRequestKeyframe(TimePoint now, Duration minInterval);
+
+  [[nodiscard]] std::uint64_t packetsIn() const { return packetsIn_; }
+  [[nodiscard]] std::uint64_t keyframes() const { return keyframes_; }
+
+ private:
+  std::string kind_;
+  std::size_t gopMaxPackets_;
+  std::size_t gopMaxBytes_;
+  bool live_ = false;
+  std::uint32_t generation_ = 0;
+  std::optional<sdp::Codec> codec_;
+  rtp::VideoCodec videoCodec_ = rtp::VideoCodec::Unknown;
+  std::vector<OutgoingStream*> sinks_;
+  std::deque<Bytes> gop_;
+  std::size_t gopBytes_ = 0;
+  bool gopValid_ = false;
+  std::optional<SenderReportInfo> sr_;
+  std::optional<TimePoint> lastKeyframeRequest_;
+  std::uint64_t packetsIn_ = 0;
+  std::uint64_t keyframes_ = 0;
+};
+
+rtp::VideoCodec videoCodecFromName(const std::string& name);
+
+}  // namespace stagecast::sfu

@@ -1,0 +1,88 @@
+#pragma once
+// A stage: publishers and viewers of one show, pinned to one worker. Not thread-safe: every call comes from
+// the owning worker's loop.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stagecast/common/clock.hpp"
+#include "stagecast/sfu/config.hpp"
+#include "stagecast/sfu/session.hpp"
+#include "stagecast/sfu/source_track.hpp"
+#include "stagecast/sfu/transport.hpp"
+
+namespace stagecast::sfu {
+
+struct CreatedSession {
+  std::string sessionId;
+  std::string etag;
+  std::string answerSdp;
+  std::string localUfrag;
+};
+
+struct StageStats {
+  std::size_t publishers = 0;
+  std::size_t subscribers = 0;
+  std::uint64_t packetsIn = 0;
+  std::uint64_t packetsOut = 0;
+  std::uint64_t bytesIn = 0;
+  std::uint64_t bytesOut = 0;
+  std::uint64_t retransmitted = 0;
+  std::uint64_t keyframeRequests = 0;
+};
+
+class Stage {
+ public:
+  Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes);
+  ~Stage();
+
+  [[nodiscard]] const std::string& id() const { return id_; }
+  [[nodiscard]] const SfuConfig& config() const { return config_; }
+
+  // WHIP: answers a publisher's offer. A new publisher replaces the current one (its viewers keep playing).
+  Result<CreatedSession> publish(const sdp::SessionDescription& offer, TimePoint now);
+  // WHEP: answers a viewer's offer.
+  Result<CreatedSession> subscribe(const sdp::SessionDescription& offer, TimePoint now);
+  Session* find(const std::string& sessionId);
+  // Ends a session (DELETE). Returns false when unknown.
+  bool remove(const std::string& sessionId);
+  void closeAll();
+
+  // ICE restart: new local credentials for the session; returns them.
+  Result<std::pair<std::string, std::string>> restartIce(const std::string& sessionId, std::string remoteUfrag,
+                                                         std::string remotePwd);
+
+  void tick(TimePoint now);
+  [[nodiscard]] bool empty() const { return sessions_.empty(); }
+  [[nodiscard]] StageStats stats() const;
+
+  // Internal, used by sessions.
+  SourceTrack& source(const std::string& kind);
+  DatagramSender& sender() { return sender_; }
+  RouteTable& routes() { return routes_; }
+  void requestKeyframe(TimePoint now);
+  void publisherConnected(PublisherSession& publisher, TimePoint now);
+  void sessionFailed(Session& session, const Error& reason);
+
+ private:
+  Result<CreatedSession> create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now);
+  void destroy(const std::string& sessionId);
+
+  std::string id_;
+  const SfuConfig& config_;
+  DatagramSender& sender_;
+  RouteTable& routes_;
+  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::string, std::unique_ptr<SourceTrack>> sources_;
+  std::string publisherId_;
+  std::vector<std::string> doomed_;  // failed sessions, destroyed at the next tick (not inside callbacks)
+  TimePoint nextRtcp_{};
+  std::uint64_t keyframeRequests_ = 0;
+  std::uint64_t retiredPacketsIn_ = 0;
+  std::uint64_t retiredPacketsOut_ = 0;
+  std::uint64_t retiredBytesIn_ = 0;
+  std::uint64_t retiredBytesOut_ = 0;
+};
+
+}  // namespace stagecast::sfu

@@ -1,0 +1,134 @@
+#include "stagecast/sfu/outgoing_stream.hpp"
+
+#include <array>
+
+#include "stagecast/common/crypto.hpp"
+
+namespace stagecast::sfu {
+
+OutgoingStream::OutgoingStream(OutgoingParams params, SendFn send, KeyframeRequestFn requestKeyframe)
+    : params_(std::move(params)), send_(std::move(send)), requestKeyframe_(std::move(requestKeyframe)) {
+  std::size_t n = 1;
+  while (n < params_.retransmitBufferPackets) n <<= 1;
+  params_.retransmitBufferPackets = n;
+  buffer_.resize(n);
+  bufferSeq_.resize(n);
+  bufferUsed_.resize(n);
+  // RFC 3550 §5.1: random initial sequence number and timestamp.
+  lastSeq_ = static_cast<std::uint16_t>(crypto::randomU32());
+  lastTs_ = crypto::randomU32();
+  scratch_.reserve(1500);
+}
+
+void OutgoingStream::start(SourceTrack& source, TimePoint now) {
+  active_ = true;
+  generation_ = source.generation();
+  codec_ = source.videoCodec();
+  haveOffsets_ = false;
+  if (!params_.video) return;
+  if (source.hasKeyframe()) {
+    // Instant first frame: replay the group from its keyframe; live packets follow with the same offsets.
+    waitingForKeyframe_ = false;
+    for (const Bytes& raw : source.gop()) {
+      auto p = rtp::parse(raw);
+      if (p) forward(*p, generation_, now);
+    }
+  } else {
+    waitingForKeyframe_ = true;
+    if (source.live() && requestKeyframe_) requestKeyframe_(now);
+  }
+}
+
+void OutgoingStream::forward(const rtp::RtpPacket& packet, std::uint32_t generation, TimePoint now) {
+  if (!active_) return;
+  if (generation != generation_) {
+    // The source changed publisher: keep our numbering continuous and restart on a keyframe.
+    generation_ = generation;
+    haveOffsets_ = false;
+    if (params_.video) waitingForKeyframe_ = true;
+  }
+  if (params_.video && waitingForKeyframe_) {
+    if (!rtp::isKeyframeStart(codec_, packet.payload)) {
+      ++waitDrops_;
+      return;
+    }
+    waitingForKeyframe_ = false;
+  }
+  if (!haveOffsets_) {
+    // First packet of this source generation: continue after what we last sent (RFC 3550 §5.1 allows any
+    // offset; continuity keeps the viewer's jitter buffer happy).
+    const std::uint16_t nextSeq = static_cast<std::uint16_t>(lastSeq_ + 1);
+    seqOffset_ = static_cast<std::uint16_t>(nextSeq - packet.sequenceNumber);
+    std::uint32_t nextTs = lastTs_;
+    if (anySent_) {
+      const auto elapsed = std::chrono::duration_cast<microseconds>(now - lastSentAt_).count();
+      nextTs += static_cast<std::uint32_t>(std::max<std::int64_t>(1, elapsed * params_.clockRate / 1000000));
+    }
+    tsOffset_ = nextTs - packet.timestamp;
+    haveOffsets_ = true;
+  }
+  sendRewritten(packet, now);
+}
+
+void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, TimePoint now) {
+  rtp::RtpHeaderFields f;
+  f.marker = packet.marker;
+  f.payloadType = params_.payloadType;
+  f.sequenceNumber = static_cast<std::uint16_t>(packet.sequenceNumber + seqOffset_);
+  f.timestamp = packet.timestamp + tsOffset_;
+  f.ssrc = params_.ssrc;
+  std::array<rtp::HeaderExtension, 1> exts{};
+  std::size_t extCount = 0;
+  if (params_.midExtensionId && !params_.mid.empty()) {
+    exts[0] = {*params_.midExtensionId, asBytes(params_.mid)};
+    extCount = 1;
+  }
+  rtp::write(f, std::span<const rtp::HeaderExtension>(exts.data(), extCount), packet.payload, scratch_);
+
+  // Keep a plaintext copy for NACKs before the send encrypts the buffer in place.
+  const std::size_t slot = f.sequenceNumber & (params_.retransmitBufferPackets - 1);
+  buffer_[slot].assign(scratch_.begin(), scratch_.end());
+  bufferSeq_[slot] = f.sequenceNumber;
+  bufferUsed_[slot] = true;
+
+  if (!anySent_ || rtp::seqNewer(f.sequenceNumber, lastSeq_)) {
+    lastSeq_ = f.sequenceNumber;
+    lastTs_ = f.timestamp;
+    lastSentAt_ = now;
+  }
+  if (!anySent_) firstPacketAt_ = now;
+  anySent_ = true;
+  ++packetsSent_;
+  octetsSent_ += packet.payload.size();
+  send_(scratch_);
+}
+
+std::size_t OutgoingStream::retransmit(const std::vector<std::uint16_t>& sequences) {
+  std::size_t found = 0;
+  for (auto seq : sequences) {
+    const std::size_t slot = seq & (params_.retransmitBufferPackets - 1);
+    if (!bufferUsed_[slot] || bufferSeq_[slot] != seq) continue;
+    scratch_.assign(buffer_[slot].begin(), buffer_[slot].end());
+    send_(scratch_);
+    ++found;
+    ++retransmitted_;
+  }
+  return found;
+}
+
+std::optional<OutgoingStream::SrFields> OutgoingStream::senderReport(const SourceTrack& source) const {
+  if (!anySent_) return std::nullopt;
+  SrFields f;
+  f.packetCount = static_cast<std::uint32_t>(packetsSent_);
+  f.octetCount = static_cast<std::uint32_t>(octetsSent_);
+  const auto& sr = source.senderReport();
+  if (sr && sr->generation == generation_ && haveOffsets_) {
+    // Translate the publisher's NTP↔RTP mapping into our timestamp space (keeps audio/video in sync).
+    f.ntp = sr->ntp;
+    f.rtpTimestamp = sr->rtpTimestamp + tsOffset_;
+    return f;
+  }
+  return std::nullopt;
+}
+
+}  // namespace stagecast::sfu

@@ -1,0 +1,79 @@
+#include "stagecast/sfu/source_track.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "stagecast/sfu/outgoing_stream.hpp"
+
+namespace stagecast::sfu {
+
+rtp::VideoCodec videoCodecFromName(const std::string& name) {
+  std::string n;
+  for (char c : name) n.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  if (n == "VP8") return rtp::VideoCodec::VP8;
+  if (n == "VP9") return rtp::VideoCodec::VP9;
+  if (n == "H264") return rtp::VideoCodec::H264;
+  if (n == "AV1") return rtp::VideoCodec::AV1;
+  return rtp::VideoCodec::Unknown;
+}
+
+SourceTrack::SourceTrack(std::string kind, std::size_t gopMaxPackets, std::size_t gopMaxBytes)
+    : kind_(std::move(kind)), gopMaxPackets_(gopMaxPackets), gopMaxBytes_(gopMaxBytes) {}
+
+void SourceTrack::attachPublisher(const sdp::Codec& codec) {
+  ++generation_;
+  live_ = true;
+  codec_ = codec;
+  videoCodec_ = isVideo() ? videoCodecFromName(codec.name) : rtp::VideoCodec::Unknown;
+  gop_.clear();
+  gopBytes_ = 0;
+  gopValid_ = false;
+  sr_.reset();
+  lastKeyframeRequest_.reset();
+}
+
+void SourceTrack::detachPublisher() {
+  live_ = false;
+  gop_.clear();
+  gopBytes_ = 0;
+  gopValid_ = false;
+}
+
+void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint now) {
+  ++packetsIn_;
+  if (isVideo()) {
+    if (rtp::isKeyframeStart(videoCodec_, packet.payload)) {
+      // A keyframe starts a new group: a new viewer can start decoding here.
+      ++keyframes_;
+      gop_.clear();
+      gopBytes_ = 0;
+      gopValid_ = true;
+    }
+    if (gopValid_) {
+      if (gop_.size() >= gopMaxPackets_ || gopBytes_ + raw.size() > gopMaxBytes_) {
+        gop_.clear();
+        gopBytes_ = 0;
+        gopValid_ = false;
+      } else {
+        gop_.emplace_back(raw.begin(), raw.end());
+        gopBytes_ += raw.size();
+      }
+    }
+  }
+  // Iterate over a copy: a sink may remove itself (peer failure while sending is reported later, but be safe).
+  for (std::size_t i = 0; i < sinks_.size(); ++i) sinks_[i]->forward(packet, generation_, now);
+}
+
+void SourceTrack::addSink(OutgoingStream* sink) {
+  if (std::find(sinks_.begin(), sinks_.end(), sink) == sinks_.end()) sinks_.push_back(sink);
+}
+
+void SourceTrack::removeSink(OutgoingStream* sink) { std::erase(sinks_, sink); }
+
+bool SourceTrack::shouldRequestKeyframe(TimePoint now, Duration minInterval) {
+  if (lastKeyframeRequest_ && now - *lastKeyframeRequest_ < minInterval) return false;
+  lastKeyframeRequest_ = now;
+  return true;
+}
+
+}  // namespace stagecast::sfu

@@ -1,0 +1,248 @@
+#include "stagecast/sfu/stage.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "stagecast/common/crypto.hpp"
+#include "stagecast/common/log.hpp"
+#include "stagecast/rtp/rtp_packet.hpp"
+
+namespace stagecast::sfu {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The viewer must get exactly the codec the publisher sends (no transcoding): restrict the capability to it.
+sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
+  sdp::CodecCapability cap;
+  cap.name = c.name;
+  cap.clockRate = c.clockRate;
+  cap.channels = c.channels;
+  if (lower(c.name) == "h264") {
+    auto params = c.fmtpParams();
+    auto pli = params.count("profile-level-id") ? params["profile-level-id"] : std::string("42000a");
+    cap.h264Profiles = {lower(pli.substr(0, 4))};
+    cap.h264PacketizationMode = params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
+  }
+  return cap;
+}
+
+}  // namespace
+
+Stage::Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes)
+    : id_(std::move(id)), config_(config), sender_(sender), routes_(routes) {}
+
+Stage::~Stage() { closeAll(); }
+
+SourceTrack& Stage::source(const std::string& kind) {
+  auto& s = sources_[kind];
+  if (!s) s = std::make_unique<SourceTrack>(kind, config_.gopCacheMaxPackets, config_.gopCacheMaxBytes);
+  return *s;
+}
+
+Result<CreatedSession> Stage::publish(const sdp::SessionDescription& offer, TimePoint now) {
+  return create(offer, SessionKind::Publisher, now);
+}
+
+Result<CreatedSession> Stage::subscribe(const sdp::SessionDescription& offer, TimePoint now) {
+  return create(offer, SessionKind::Subscriber, now);
+}
+
+Result<CreatedSession> Stage::create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now) {
+  if (sessions_.size() >= config_.maxSessionsPerStage) {
+    return Error("STAGE_FULL", "stage " + id_ + " has reached its session limit");
+  }
+  sdp::AnswerOptions opt;
+  opt.iceUfrag = crypto::randomIceString(8);
+  opt.icePwd = crypto::randomIceString(24);
+  opt.fingerprint = {"sha-256", config_.certificate->fingerprintSha256()};
+  opt.iceLite = true;
+  opt.candidates = config_.candidates;
+  opt.sessionId = crypto::randomU64() >> 2;
+  opt.singleCodec = true;
+  if (kind == SessionKind::Publisher) {
+    opt.acceptIncoming = true;
+    opt.acceptOutgoing = false;
+    opt.audioCodecs = config_.audioCodecs;
+    opt.videoCodecs = config_.videoCodecs;
+    opt.headerExtensions = {rtp::ext::kMid, rtp::ext::kAbsSendTime, rtp::ext::kAudioLevel};
+  } else {
+    opt.acceptIncoming = false;
+    opt.acceptOutgoing = true;
+    // Offer the viewer exactly what the live source carries; without a live source, anything we support.
+    auto restrict = [this](const std::string& kind, const std::vector<sdp::CodecCapability>& all) {
+      auto it = sources_.find(kind);
+      if (it != sources_.end() && it->second->codec()) return std::vector<sdp::CodecCapability>{capabilityFor(*it->second->codec())};
+      return all;
+    };
+    opt.audioCodecs = restrict("audio", config_.audioCodecs);
+    opt.videoCodecs = restrict("video", config_.videoCodecs);
+    opt.headerExtensions = {rtp::ext::kMid};
+    const std::string cname = crypto::randomId(12);
+    opt.outgoing.push_back({"audio", crypto::randomU32(), 0, cname, "stagecast-" + id_, "audio"});
+    opt.outgoing.push_back({"video", crypto::randomU32(), 0, cname, "stagecast-" + id_, "video"});
+  }
+  auto answer = sdp::answerOffer(offer, opt);
+  if (!answer) return answer.error();
+  bool anyAccepted = false;
+  for (const auto& m : answer->media) anyAccepted = anyAccepted || m.accepted;
+  if (!anyAccepted) return Error("NO_COMMON_CODEC", "no media section could be accepted");
+
+  std::string sid;
+  do {
+    sid = crypto::randomId(16);
+  } while (sessions_.count(sid) != 0);
+
+  std::unique_ptr<Session> session;
+  if (kind == SessionKind::Publisher) {
+    session = std::make_unique<PublisherSession>(sid, *this, *answer);
+  } else {
+    session = std::make_unique<SubscriberSession>(sid, *this, *answer, config_.retransmitBufferPackets);
+  }
+  session->setEtag("\"" + crypto::randomId(12) + "\"");
+  webrtc::PeerConfig pc;
+  pc.certificate = config_.certificate;
+  pc.localUfrag = opt.iceUfrag;
+  pc.localPwd = opt.icePwd;
+  pc.remoteUfrag = answer->remoteIceUfrag;
+  pc.remotePwd = answer->remoteIcePwd;
+  pc.remoteFingerprintAlgorithm = answer->remoteFingerprint.algorithm;
+  pc.remoteFingerprint = answer->remoteFingerprint.value;
+  pc.dtlsRole = answer->localSetup == sdp::SetupRole::Active ? dtls::Role::Client : dtls::Role::Server;
+  pc.ice = config_.ice;
+  session->createPeer(std::move(pc), now);
+
+  CreatedSession created{sid, session->etag(), sdp::serialize(answer->sdp), opt.iceUfrag};
+  sessions_.emplace(sid, std::move(session));
+  spdlog::debug("stage {}: {} {} created", id_, toString(kind), sid);
+  return created;
+}
+
+Session* Stage::find(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+void Stage::publisherConnected(PublisherSession& publisher, TimePoint now) {
+  if (!publisherId_.empty() && publisherId_ != publisher.id()) {
+    if (Session* old = find(publisherId_)) {
+      old->shutdown();
+      sessionFailed(*old, Error("PUBLISHER_REPLACED", "a new publisher took over the stage"));
+    }
+  }
+  publisherId_ = publisher.id();
+}
+
+void Stage::requestKeyframe(TimePoint now) {
+  if (publisherId_.empty()) return;
+  auto& video = source("video");
+  if (!video.live() || !video.shouldRequestKeyframe(now, config_.keyframeRequestInterval)) return;
+  if (auto* s = find(publisherId_); s && s->kind() == SessionKind::Publisher) {
+    static_cast<PublisherSession*>(s)->sendPli();
+    ++keyframeRequests_;
+  }
+}
+
+void Stage::sessionFailed(Session& session, const Error& reason) {
+  if (session.ended_) return;
+  session.ended_ = true;
+  session.shutdown();
+  doomed_.push_back(session.id());
+  spdlog::info("stage {}: {} {} ended: {} ({})", id_, toString(session.kind()), session.id(), reason.code,
+               reason.message);
+  routes_.sessionEnded(id_, session.id(), reason);
+}
+
+void Stage::destroy(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return;
+  Session& s = *it->second;
+  s.shutdown();
+  if (s.peer_) {
+    const auto& st = s.peer_->stats();
+    retiredPacketsIn_ += st.rtpIn;
+    retiredPacketsOut_ += st.rtpOut;
+    retiredBytesIn_ += st.bytesIn;
+    retiredBytesOut_ += st.bytesOut;
+    for (const auto& addr : s.peer_->ice().validatedAddresses()) routes_.removeRoute(addr, s);
+  }
+  for (const auto& u : s.ufrags_) routes_.removeUfrag(u);
+  if (publisherId_ == sessionId) publisherId_.clear();
+  sessions_.erase(it);
+}
+
+bool Stage::remove(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return false;
+  if (it->second->peer_) it->second->peer_->close();
+  destroy(sessionId);
+  return true;
+}
+
+void Stage::closeAll() {
+  std::vector<std::string> ids;
+  for (const auto& [id, s] : sessions_) ids.push_back(id);
+  for (const auto& id : ids) remove(id);
+  doomed_.clear();
+}
+
+Result<std::pair<std::string, std::string>> Stage::restartIce(const std::string& sessionId, std::string remoteUfrag,
+                                                              std::string remotePwd) {
+  Session* s = find(sessionId);
+  if (s == nullptr || s->ended()) return Error("SESSION_NOT_FOUND", "no such session");
+  std::string ufrag = crypto::randomIceString(8);
+  std::string pwd = crypto::randomIceString(24);
+  s->peer_->restartIce(ufrag, pwd, std::move(remoteUfrag), std::move(remotePwd));
+  s->ufrags_.push_back(ufrag);
+  routes_.addUfrag(ufrag, *s);
+  s->setEtag("\"" + crypto::randomId(12) + "\"");
+  return std::make_pair(ufrag, pwd);
+}
+
+void Stage::tick(TimePoint now) {
+  for (auto& [id, s] : sessions_) {
+    if (s->ended_ || !s->peer_) continue;
+    if (now >= s->peer_->nextTimeout()) s->peer_->handleTimeout(now);
+  }
+  if (now >= nextRtcp_) {
+    nextRtcp_ = now + config_.rtcpInterval;
+    for (auto& [id, s] : sessions_) {
+      if (!s->ended_) s->onRtcpTimer(now);
+    }
+  }
+  // Failed sessions are destroyed here, never inside their own callbacks.
+  auto doomed = std::move(doomed_);
+  doomed_.clear();
+  for (const auto& id : doomed) destroy(id);
+}
+
+StageStats Stage::stats() const {
+  StageStats st;
+  st.packetsIn = retiredPacketsIn_;
+  st.packetsOut = retiredPacketsOut_;
+  st.bytesIn = retiredBytesIn_;
+  st.bytesOut = retiredBytesOut_;
+  st.keyframeRequests = keyframeRequests_;
+  for (const auto& [id, s] : sessions_) {
+    if (s->kind() == SessionKind::Publisher) {
+      ++st.publishers;
+    } else {
+      ++st.subscribers;
+      for (const auto& os : static_cast<const SubscriberSession&>(*s).streams()) st.retransmitted += os->retransmitted();
+    }
+    if (s->peer_) {
+      const auto& ps = s->peer_->stats();
+      st.packetsIn += ps.rtpIn;
+      st.packetsOut += ps.rtpOut;
+      st.bytesIn += ps.bytesIn;
+      st.bytesOut += ps.bytesOut;
+    }
+  }
+  return st;
+}
+
+}  // namespace stagecast::sfu

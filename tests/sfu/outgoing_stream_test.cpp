@@ -1,0 +1,129 @@
+#include "stagecast/sfu/outgoing_stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include "sfu_test_util.hpp"
+
+using namespace stagecast;
+using namespace stagecast::sfu;
+using namespace stagecast::sfu::testing;
+
+namespace {
+
+struct Harness {
+  std::vector<Bytes> sent;
+  int keyframeRequests = 0;
+  SourceTrack source{"video", 1000, 1 << 20};
+  OutgoingStream stream;
+  TimePoint now{seconds(50)};
+
+  explicit Harness(bool video = true)
+      : stream(OutgoingParams{.ssrc = 0xABCDEF01, .payloadType = 100, .midExtensionId = 3, .mid = "1",
+                              .clockRate = 90000, .video = video, .retransmitBufferPackets = 64},
+               [this](Bytes& p) { sent.push_back(p); }, [this](TimePoint) { ++keyframeRequests; }) {}
+
+  void publish(std::uint16_t seq, std::uint32_t ts, bool keyframeStart, std::uint32_t ssrc = 1111) {
+    Bytes raw = rtpPacket(seq, ts, ssrc, vp8Payload(keyframeStart, keyframeStart, 0));
+    auto p = rtp::parse(raw);
+    ASSERT_TRUE(p.ok());
+    source.deliver(*p, raw, now);
+  }
+  rtp::RtpPacket sentAt(std::size_t i) const { return *rtp::parse(sent.at(i)); }
+};
+
+}  // namespace
+
+TEST(OutgoingStream, ReplaysCachedGroupThenContinuesLive) {
+  Harness h;
+  sdp::Codec vp8{.payloadType = 96, .name = "VP8", .clockRate = 90000};
+  h.source.attachPublisher(vp8);
+  h.publish(10, 1000, false);  // before any keyframe: not cached
+  h.publish(11, 4000, true);   // keyframe start
+  h.publish(12, 4000, false);
+  h.publish(13, 7000, false);
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  ASSERT_EQ(h.sent.size(), 3U) << "the cached group from the keyframe is replayed at once";
+  EXPECT_EQ(h.keyframeRequests, 0);
+  h.publish(14, 10000, false);
+  ASSERT_EQ(h.sent.size(), 4U);
+  for (std::size_t i = 0; i < h.sent.size(); ++i) {
+    auto p = h.sentAt(i);
+    EXPECT_EQ(p.ssrc, 0xABCDEF01U);
+    EXPECT_EQ(p.payloadType, 100);
+    ASSERT_TRUE(p.extension(3));
+    EXPECT_EQ(asString(*p.extension(3)), "1");
+    if (i > 0) {
+      EXPECT_EQ(static_cast<std::uint16_t>(p.sequenceNumber - h.sentAt(i - 1).sequenceNumber), 1);
+    }
+  }
+  EXPECT_EQ(h.sentAt(3).timestamp - h.sentAt(0).timestamp, 6000U) << "timestamps keep their spacing";
+}
+
+TEST(OutgoingStream, WaitsForKeyframeAndAsksForOneWhenNothingCached) {
+  Harness h;
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  EXPECT_EQ(h.keyframeRequests, 1);
+  h.publish(1, 100, false);
+  h.publish(2, 200, false);
+  EXPECT_TRUE(h.sent.empty());
+  EXPECT_EQ(h.stream.keyframeWaitDrops(), 2U);
+  h.publish(3, 300, true);
+  h.publish(4, 400, false);
+  EXPECT_EQ(h.sent.size(), 2U);
+  EXPECT_TRUE(rtp::isKeyframeStart(rtp::VideoCodec::VP8, h.sentAt(0).payload));
+}
+
+TEST(OutgoingStream, SourceSwitchKeepsSequenceContinuous) {
+  Harness h;
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  h.publish(500, 9000, true, 1111);
+  h.publish(501, 12000, false, 1111);
+  // A new publisher with unrelated numbering takes over.
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  h.now += milliseconds(100);
+  h.publish(40000, 777, false, 2222);  // not a keyframe: dropped until one comes
+  h.publish(40001, 3777, true, 2222);
+  h.publish(40002, 6777, false, 2222);
+  ASSERT_EQ(h.sent.size(), 4U);
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(static_cast<std::uint16_t>(h.sentAt(i).sequenceNumber - h.sentAt(i - 1).sequenceNumber), 1);
+    EXPECT_EQ(h.sentAt(i).ssrc, h.sentAt(0).ssrc);
+  }
+  const std::uint32_t gap = h.sentAt(2).timestamp - h.sentAt(1).timestamp;
+  EXPECT_GE(gap, 9000U - 100) << "the timestamp advances by the wall-clock gap (100 ms = 9000 ticks)";
+  EXPECT_LE(gap, 9000U + 100);
+}
+
+TEST(OutgoingStream, RetransmitsFromBufferOnlyWhatItStillHas) {
+  Harness h;
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  for (std::uint16_t i = 0; i < 100; ++i) h.publish(static_cast<std::uint16_t>(1000 + i), 90 * i, i == 0);
+  ASSERT_EQ(h.sent.size(), 100U);
+  const auto last = h.sentAt(99).sequenceNumber;
+  const Bytes original = h.sent[99];
+  h.sent.clear();
+  // The buffer holds 64 packets: the last one is there, the first is gone.
+  EXPECT_EQ(h.stream.retransmit({last, static_cast<std::uint16_t>(last - 99)}), 1U);
+  ASSERT_EQ(h.sent.size(), 1U);
+  EXPECT_EQ(h.sent[0], original);
+  EXPECT_EQ(h.stream.retransmitted(), 1U);
+}
+
+TEST(OutgoingStream, AudioStartsImmediately) {
+  Harness h(false);
+  SourceTrack audio("audio", 10, 1000);
+  audio.attachPublisher({.payloadType = 111, .name = "opus", .clockRate = 48000, .channels = 2});
+  audio.addSink(&h.stream);
+  h.stream.start(audio, h.now);
+  Bytes raw = rtpPacket(7, 960, 5, Bytes{1, 2, 3}, false, 111);
+  audio.deliver(*rtp::parse(raw), raw, h.now);
+  EXPECT_EQ(h.sent.size(), 1U);
+  EXPECT_EQ(h.keyframeRequests, 0);
+}

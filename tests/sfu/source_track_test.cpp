@@ -1,0 +1,57 @@
+#include "stagecast/sfu/source_track.hpp"
+
+#include <gtest/gtest.h>
+
+#include "sfu_test_util.hpp"
+
+using namespace stagecast;
+using namespace stagecast::sfu;
+using namespace stagecast::sfu::testing;
+
+TEST(SourceTrack, CachesFromLatestKeyframeOnly) {
+  SourceTrack t("video", 100, 1 << 20);
+  t.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  TimePoint now{};
+  auto feed = [&](std::uint16_t seq, bool key) {
+    Bytes raw = rtpPacket(seq, seq * 100U, 1, vp8Payload(key, key, 0));
+    t.deliver(*rtp::parse(raw), raw, now);
+  };
+  feed(1, false);
+  EXPECT_FALSE(t.hasKeyframe());
+  feed(2, true);
+  feed(3, false);
+  EXPECT_EQ(t.gop().size(), 2U);
+  feed(4, true);
+  EXPECT_EQ(t.gop().size(), 1U);
+  EXPECT_EQ(t.keyframes(), 2U);
+}
+
+TEST(SourceTrack, DropsCacheWhenGroupExceedsBound) {
+  SourceTrack t("video", 5, 1 << 20);
+  t.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  TimePoint now{};
+  for (std::uint16_t s = 0; s < 10; ++s) {
+    Bytes raw = rtpPacket(s, 0, 1, vp8Payload(s == 0, s == 0, 0));
+    t.deliver(*rtp::parse(raw), raw, now);
+  }
+  EXPECT_FALSE(t.hasKeyframe()) << "an incomplete group is useless to a new viewer";
+}
+
+TEST(SourceTrack, MergesKeyframeRequests) {
+  SourceTrack t("video", 5, 1000);
+  TimePoint now{seconds(10)};
+  EXPECT_TRUE(t.shouldRequestKeyframe(now, milliseconds(500)));
+  EXPECT_FALSE(t.shouldRequestKeyframe(now + milliseconds(499), milliseconds(500)));
+  EXPECT_TRUE(t.shouldRequestKeyframe(now + milliseconds(500), milliseconds(500)));
+}
+
+TEST(SourceTrack, NewPublisherStartsNewGeneration) {
+  SourceTrack t("video", 5, 1000);
+  t.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  const auto g = t.generation();
+  t.detachPublisher();
+  EXPECT_FALSE(t.live());
+  t.attachPublisher({.payloadType = 102, .name = "H264", .clockRate = 90000});
+  EXPECT_EQ(t.generation(), g + 1);
+  EXPECT_EQ(t.videoCodec(), rtp::VideoCodec::H264);
+}
