@@ -431,11 +431,29 @@ TEST(Answer, SimulcastRids) {
   v.simulcast = "send h;m;l";
   v.ssrcs.clear();
   v.ssrcGroups.clear();
-  auto r = answerOffer(offer, whipOptions());
+  // By default simulcast is declined: the answer has no rid/simulcast lines, so the offerer sends one stream.
+  auto plain = answerOffer(offer, whipOptions());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->media[1].remoteRids.empty());
+  EXPECT_FALSE(contains(serialize(plain->sdp), "a=simulcast")) << serialize(plain->sdp);
+
+  auto opts = whipOptions();
+  opts.acceptSimulcast = true;
+  auto r = answerOffer(offer, opts);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->media[1].remoteRids, (std::vector<std::string>{"h", "m", "l"}));
   std::string text = serialize(r->sdp);
   EXPECT_TRUE(contains(text, "a=rid:h recv\r\na=rid:m recv\r\na=rid:l recv\r\na=simulcast:recv h;m;l\r\n")) << text;
+}
+
+TEST(Answer, TransportCcFeedbackOnlyWithItsExtension) {
+  auto offer = offerFrom(samples::kChromiumWhip);
+  auto opts = whipOptions();
+  std::erase(opts.headerExtensions, std::string("http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
+  auto r = answerOffer(offer, opts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(contains(serialize(r->sdp), "transport-cc"));
+  EXPECT_FALSE(r->media[1].transportCc);
 }
 
 TEST(Answer, SingleSectionWithoutBundle) {

@@ -127,3 +127,32 @@ TEST(OutgoingStream, AudioStartsImmediately) {
   EXPECT_EQ(h.sent.size(), 1U);
   EXPECT_EQ(h.keyframeRequests, 0);
 }
+
+TEST(OutgoingStream, WaitingViewerDoesNotStartInsideAKeyframe) {
+  // A cache bound of one packet: a two-packet keyframe leaves nothing cached, so a new viewer must wait.
+  SourceTrack source("video", 1, 1 << 20);
+  std::vector<Bytes> sent;
+  OutgoingStream stream({.ssrc = 9, .payloadType = 102, .clockRate = 90000, .video = true, .retransmitBufferPackets = 64},
+                        [&](Bytes& p) { sent.push_back(p); }, [](TimePoint) {});
+  source.attachPublisher({.payloadType = 102, .name = "H264", .clockRate = 90000});
+  TimePoint now{};
+  auto feed = [&](std::uint16_t seq, std::uint32_t ts, Bytes payload) {
+    Bytes raw = rtpPacket(seq, ts, 1, payload, false, 102);
+    source.deliver(*rtp::parse(raw), raw, now);
+  };
+  const Bytes stapA{24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce};
+  const Bytes idrSlice{0x65, 0x88, 0x84};
+  feed(1, 3000, stapA);
+  feed(2, 3000, idrSlice);
+  ASSERT_FALSE(source.hasKeyframe());
+  // The viewer joins now: the rest of the frame at 3000 lacks its SPS/PPS and must not start the stream.
+  source.addSink(&stream);
+  stream.start(source, now);
+  feed(3, 3000, idrSlice);
+  feed(4, 6000, Bytes{0x41, 0x9a});
+  EXPECT_TRUE(sent.empty());
+  feed(5, 9000, stapA);
+  feed(6, 9000, idrSlice);
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(rtp::parse(sent[0])->payload[0], 24);
+}

@@ -55,3 +55,25 @@ TEST(SourceTrack, NewPublisherStartsNewGeneration) {
   EXPECT_EQ(t.generation(), g + 1);
   EXPECT_EQ(t.videoCodec(), rtp::VideoCodec::H264);
 }
+
+namespace {
+Bytes h264(std::initializer_list<std::uint8_t> bytes) { return Bytes(bytes); }
+}  // namespace
+
+TEST(SourceTrack, MultiPacketH264KeyframeStaysOneGroup) {
+  // A keyframe as some encoders send it: STAP-A (SPS, PPS, IDR slice 1), then IDR slice 2, same timestamp.
+  SourceTrack t("video", 100, 1 << 20);
+  t.attachPublisher({.payloadType = 102, .name = "H264", .clockRate = 90000});
+  TimePoint now{};
+  const Bytes stapA = h264({24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce, 0, 2, 0x65, 0x88});
+  const Bytes idrSlice = h264({0x65, 0x88, 0x84});
+  const Bytes pSlice = h264({0x41, 0x9a});
+  for (const auto& [seq, ts, payload] : std::vector<std::tuple<std::uint16_t, std::uint32_t, Bytes>>{
+           {1, 3000, stapA}, {2, 3000, idrSlice}, {3, 6000, pSlice}}) {
+    Bytes raw = rtpPacket(seq, ts, 1, payload, false, 102);
+    t.deliver(*rtp::parse(raw), raw, now);
+  }
+  ASSERT_EQ(t.gop().size(), 3U) << "the second IDR slice must not restart the group";
+  EXPECT_EQ(rtp::parse(t.gop().front())->sequenceNumber, 1);
+  EXPECT_EQ(t.keyframes(), 1U);
+}

@@ -1,5 +1,7 @@
 #include "stagecast/engine/engine.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
@@ -46,6 +48,38 @@ Endpoint fromAsio(const udp::endpoint& e) {
     std::copy(b.begin(), b.end(), out.addr.begin());
   }
   return out;
+}
+
+bool isUnspecified(const Endpoint& e) {
+  return std::all_of(e.addr.begin(), e.addr.begin() + (e.v6 ? 16 : 4), [](std::uint8_t b) { return b == 0; });
+}
+
+// Addresses of the machine's interfaces in the bound family, for a socket bound to the wildcard address:
+// non-loopback ones first; loopback only when there is nothing else.
+std::vector<std::string> interfaceAddresses(bool v6) {
+  std::vector<std::string> out;
+  std::vector<std::string> loopback;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return {v6 ? "::1" : "127.0.0.1"};
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    Endpoint e;
+    if (i->ifa_addr->sa_family == AF_INET && !v6) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      e = Endpoint::v4(ntohl(sin->sin_addr.s_addr), 0);
+    } else if (i->ifa_addr->sa_family == AF_INET6 && v6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr)) continue;  // needs a scope id, useless in SDP
+      e.v6 = true;
+      std::copy(sin6->sin6_addr.s6_addr, sin6->sin6_addr.s6_addr + 16, e.addr.begin());
+    } else {
+      continue;
+    }
+    auto& bucket = e.isLoopback() ? loopback : out;
+    if (std::find(bucket.begin(), bucket.end(), e.ip()) == bucket.end()) bucket.push_back(e.ip());
+  }
+  freeifaddrs(list);
+  return out.empty() ? loopback : out;
 }
 
 }  // namespace
@@ -245,7 +279,9 @@ Result<std::unique_ptr<Engine>> Engine::create(EngineConfig config) {
   // Host candidates (RFC 8839 §5.1): the bound address, or the announced ones.
   if (impl.config.sfu.candidates.empty()) {
     std::vector<std::string> addrs = impl.config.announcedAddresses;
-    if (addrs.empty()) addrs.push_back(impl.bound.ip());
+    if (addrs.empty()) {
+      addrs = isUnspecified(impl.bound) ? interfaceAddresses(impl.bound.v6) : std::vector<std::string>{impl.bound.ip()};
+    }
     std::uint32_t localPref = 65535;
     int foundation = 1;
     for (const auto& a : addrs) {

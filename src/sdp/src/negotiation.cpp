@@ -274,7 +274,13 @@ Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions&
       ac.rtcpFeedback.clear();
       // RFC 4585 §4.2: feedback is answered with the subset both sides support.
       for (const auto& fb : c.rtcpFeedback) {
-        if (supportedFeedback(fb) &&
+        // transport-cc feedback only makes sense with its header extension (draft-holmer-rmcat-transport-wide-cc
+        // §4): without it the sender must fall back to REMB, so do not promise it.
+        const bool extensionAccepted =
+            fb != "transport-cc" || std::find(options.headerExtensions.begin(), options.headerExtensions.end(),
+                                              "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01") !=
+                                        options.headerExtensions.end();
+        if (supportedFeedback(fb) && extensionAccepted &&
             std::find(ac.rtcpFeedback.begin(), ac.rtcpFeedback.end(), fb) == ac.rtcpFeedback.end()) {
           ac.rtcpFeedback.push_back(fb);
         }
@@ -305,7 +311,7 @@ Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions&
 
     recordRemoteSsrcs(offered, nm);
 
-    if (local == Direction::RecvOnly) {
+    if (local == Direction::RecvOnly && options.acceptSimulcast) {
       // RFC 8853 §5.3: answer the offered send rids with recv rids and a=simulcast:recv.
       std::string list;
       for (const auto& r : offered.rids) {

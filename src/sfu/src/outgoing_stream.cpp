@@ -35,6 +35,9 @@ void OutgoingStream::start(SourceTrack& source, TimePoint now) {
     }
   } else {
     waitingForKeyframe_ = true;
+    // The frame in flight when we join is already partly gone: do not start inside it.
+    anyDropped_ = source.lastTimestamp().has_value();
+    lastDroppedTs_ = source.lastTimestamp().value_or(0);
     if (source.live() && requestKeyframe_) requestKeyframe_(now);
   }
 }
@@ -48,8 +51,13 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, std::uint32_t generat
     if (params_.video) waitingForKeyframe_ = true;
   }
   if (params_.video && waitingForKeyframe_) {
-    if (!rtp::isKeyframeStart(codec_, packet.payload)) {
+    // Start on the first packet of a keyframe; a later packet of a keyframe we already skipped part of (same
+    // timestamp) would leave the decoder without its parameter sets.
+    const bool sameFrameAsDropped = anyDropped_ && packet.timestamp == lastDroppedTs_;
+    if (!rtp::isKeyframeStart(codec_, packet.payload) || sameFrameAsDropped) {
       ++waitDrops_;
+      anyDropped_ = true;
+      lastDroppedTs_ = packet.timestamp;
       return;
     }
     waitingForKeyframe_ = false;
@@ -77,11 +85,14 @@ void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, TimePoint now) 
   f.sequenceNumber = static_cast<std::uint16_t>(packet.sequenceNumber + seqOffset_);
   f.timestamp = packet.timestamp + tsOffset_;
   f.ssrc = params_.ssrc;
-  std::array<rtp::HeaderExtension, 1> exts{};
+  std::array<rtp::HeaderExtension, 2> exts{};
   std::size_t extCount = 0;
-  if (params_.midExtensionId && !params_.mid.empty()) {
-    exts[0] = {*params_.midExtensionId, asBytes(params_.mid)};
-    extCount = 1;
+  if (params_.midExtensionId && !params_.mid.empty()) exts[extCount++] = {*params_.midExtensionId, asBytes(params_.mid)};
+  std::array<std::uint8_t, 3> absSendTime{};
+  if (params_.absSendTimeExtensionId) {
+    absSendTime = rtp::encodeAbsSendTime(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<microseconds>(now.time_since_epoch()).count()));
+    exts[extCount++] = {*params_.absSendTimeExtensionId, BytesView(absSendTime)};
   }
   rtp::write(f, std::span<const rtp::HeaderExtension>(exts.data(), extCount), packet.payload, scratch_);
 

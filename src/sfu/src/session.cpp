@@ -47,6 +47,9 @@ PublisherSession::PublisherSession(std::string id, Stage& stage, const sdp::Answ
     if (!m.remoteSsrcs.empty()) in.mediaSsrc = m.remoteSsrcs.front();
     if (m.remoteRtxSsrc) in.rtxSsrc = *m.remoteRtxSsrc;
     incoming_.push_back(std::move(in));
+    for (const auto& e : m.extmaps) {
+      if (e.uri == rtp::ext::kTransportCc) twccExtensionId_ = e.id;
+    }
   }
   unwrap_.reserve(1500);
 }
@@ -68,6 +71,12 @@ PublisherSession::Incoming* PublisherSession::findIncoming(const rtp::RtpPacket&
 
 void PublisherSession::onPeerRtp(const rtp::RtpPacket& parsed, Bytes& packet, TimePoint now) {
   if (!attached_) return;
+  if (twccExtensionId_) {
+    // Every packet counts for congestion control, padding probes and retransmissions included.
+    if (auto ext = parsed.extension(*twccExtensionId_)) {
+      if (auto seq = rtp::decodeTransportSequence(*ext)) twcc_.record(*seq, now);
+    }
+  }
   Incoming* in = findIncoming(parsed);
   if (in == nullptr) return;
   if (in->rtxPayloadType && parsed.payloadType == *in->rtxPayloadType) {
@@ -184,7 +193,7 @@ void PublisherSession::onRtcpTimer(TimePoint now) {
   rr.senderSsrc = rtcpSsrc_;
   rtcp::Remb remb;
   remb.senderSsrc = rtcpSsrc_;
-  remb.bitrateBps = stage_.config().publisherMaxBitrate;
+  remb.bitrateBps = stage_.publisherBitrateLimit(now);
   for (auto& in : incoming_) {
     if (!in.started) continue;
     rtcp::ReportBlock b;
@@ -217,6 +226,21 @@ void PublisherSession::onRtcpTimer(TimePoint now) {
   Bytes out = w.take();
   sendRtcp(out);
   sendNacks(now);
+}
+
+void PublisherSession::onTick(TimePoint now) {
+  if (!twccExtensionId_ || !attached_ || now < nextTwcc_) return;
+  nextTwcc_ = now + milliseconds(100);
+  std::uint32_t mediaSsrc = 0;
+  for (const auto& in : incoming_) {
+    if (in.mediaSsrc != 0) mediaSsrc = in.mediaSsrc;
+  }
+  auto fb = twcc_.buildFeedback(rtcpSsrc_, mediaSsrc);
+  if (!fb) return;
+  ByteWriter w;
+  fb->write(w);
+  Bytes out = w.take();
+  sendRtcp(out);
 }
 
 void PublisherSession::sendPli() {
@@ -253,6 +277,7 @@ SubscriberSession::SubscriberSession(std::string id, Stage& stage, const sdp::An
     p.mid = m.mid;
     for (const auto& e : m.extmaps) {
       if (e.uri == rtp::ext::kMid) p.midExtensionId = e.id;
+      if (e.uri == rtp::ext::kAbsSendTime) p.absSendTimeExtensionId = e.id;
     }
     p.clockRate = m.codec->clockRate;
     p.video = m.kind == "video";
@@ -294,11 +319,19 @@ void SubscriberSession::onPeerRtcp(BytesView packet, TimePoint now) {
     if (const auto* nack = std::get_if<rtcp::Nack>(&p)) {
       // RFC 4585 §6.2.1: answered from our retransmission buffer, never forwarded to the publisher.
       if (auto* s = streamBySsrc(nack->mediaSsrc)) s->retransmit(nack->lostSequences);
+    } else if (const auto* remb = std::get_if<rtcp::Remb>(&p)) {
+      remb_ = remb->bitrateBps;
+      rembAt_ = now;
     } else if (std::holds_alternative<rtcp::Pli>(p) || std::holds_alternative<rtcp::Fir>(p)) {
       // RFC 4585 §6.3.1 / RFC 5104 §4.3.1: merged per source by the stage.
       stage_.requestKeyframe(now);
     }
   }
+}
+
+std::optional<std::uint64_t> SubscriberSession::estimatedBitrate(TimePoint now) const {
+  if (!remb_ || now - rembAt_ > seconds(5)) return std::nullopt;
+  return remb_;
 }
 
 void SubscriberSession::onRtcpTimer(TimePoint /*now*/) {

@@ -30,6 +30,7 @@ void SourceTrack::attachPublisher(const sdp::Codec& codec) {
   gopValid_ = false;
   sr_.reset();
   lastKeyframeRequest_.reset();
+  lastTimestamp_.reset();
 }
 
 void SourceTrack::detachPublisher() {
@@ -41,10 +42,14 @@ void SourceTrack::detachPublisher() {
 
 void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint now) {
   ++packetsIn_;
+  lastTimestamp_ = packet.timestamp;
   if (isVideo()) {
-    if (rtp::isKeyframeStart(videoCodec_, packet.payload)) {
-      // A keyframe starts a new group: a new viewer can start decoding here.
+    // A keyframe starts a new group: a new viewer can start decoding here. A keyframe may span several packets
+    // that each look like a start (H.264: STAP-A with SPS/PPS, then IDR slices); only the first packet of the
+    // frame (a new timestamp) opens the group.
+    if (rtp::isKeyframeStart(videoCodec_, packet.payload) && !(gopValid_ && !gop_.empty() && packet.timestamp == gopTimestamp_)) {
       ++keyframes_;
+      gopTimestamp_ = packet.timestamp;
       gop_.clear();
       gopBytes_ = 0;
       gopValid_ = true;

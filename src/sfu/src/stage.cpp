@@ -69,7 +69,7 @@ Result<CreatedSession> Stage::create(const sdp::SessionDescription& offer, Sessi
     opt.acceptOutgoing = false;
     opt.audioCodecs = config_.audioCodecs;
     opt.videoCodecs = config_.videoCodecs;
-    opt.headerExtensions = {rtp::ext::kMid, rtp::ext::kAbsSendTime, rtp::ext::kAudioLevel};
+    opt.headerExtensions = {rtp::ext::kMid, rtp::ext::kAbsSendTime, rtp::ext::kAudioLevel, rtp::ext::kTransportCc};
   } else {
     opt.acceptIncoming = false;
     opt.acceptOutgoing = true;
@@ -81,7 +81,7 @@ Result<CreatedSession> Stage::create(const sdp::SessionDescription& offer, Sessi
     };
     opt.audioCodecs = restrict("audio", config_.audioCodecs);
     opt.videoCodecs = restrict("video", config_.videoCodecs);
-    opt.headerExtensions = {rtp::ext::kMid};
+    opt.headerExtensions = {rtp::ext::kMid, rtp::ext::kAbsSendTime};
     const std::string cname = crypto::randomId(12);
     opt.outgoing.push_back({"audio", crypto::randomU32(), 0, cname, "stagecast-" + id_, "audio"});
     opt.outgoing.push_back({"video", crypto::randomU32(), 0, cname, "stagecast-" + id_, "video"});
@@ -147,6 +147,18 @@ void Stage::requestKeyframe(TimePoint now) {
   }
 }
 
+std::uint64_t Stage::publisherBitrateLimit(TimePoint now) const {
+  // REMB from viewers, relayed: without simulcast, one encoding serves everybody, so the publisher follows the
+  // most constrained viewer that reports an estimate (never below a floor that keeps video alive).
+  constexpr std::uint64_t kFloor = 150'000;
+  std::uint64_t limit = config_.publisherMaxBitrate;
+  for (const auto& [id, s] : sessions_) {
+    if (s->kind() != SessionKind::Subscriber || s->ended_) continue;
+    if (auto e = static_cast<const SubscriberSession&>(*s).estimatedBitrate(now)) limit = std::min(limit, std::max(*e, kFloor));
+  }
+  return limit;
+}
+
 void Stage::sessionFailed(Session& session, const Error& reason) {
   if (session.ended_) return;
   session.ended_ = true;
@@ -207,6 +219,9 @@ void Stage::tick(TimePoint now) {
   for (auto& [id, s] : sessions_) {
     if (s->ended_ || !s->peer_) continue;
     if (now >= s->peer_->nextTimeout()) s->peer_->handleTimeout(now);
+  }
+  for (auto& [id, s] : sessions_) {
+    if (!s->ended_) s->onTick(now);
   }
   if (now >= nextRtcp_) {
     nextRtcp_ = now + config_.rtcpInterval;

@@ -49,6 +49,9 @@ struct AnswerOptions {
   bool acceptIncoming = true;
   // When set, sections whose direction is recvonly/sendrecv are answered as sendonly with `outgoing` (WHEP).
   bool acceptOutgoing = false;
+  // When set, offered send rids are answered with a=rid recv and a=simulcast:recv (RFC 8853). Otherwise the
+  // answer leaves them out and the offerer sends a single stream (RFC 8853 §5.3).
+  bool acceptSimulcast = false;
   std::uint64_t sessionId = 0;
 };
 

@@ -18,6 +18,8 @@ struct OutgoingParams {
   std::uint32_t ssrc = 0;
   std::uint8_t payloadType = 0;
   std::optional<std::uint8_t> midExtensionId;
+  // abs-send-time lets the viewer estimate its bandwidth and send REMB, which we relay to the publisher.
+  std::optional<std::uint8_t> absSendTimeExtensionId;
   std::string mid;
   std::uint32_t clockRate = 90000;
   bool video = false;
@@ -65,6 +67,8 @@ class OutgoingStream {
   KeyframeRequestFn requestKeyframe_;
   bool active_ = false;
   bool waitingForKeyframe_ = false;
+  bool anyDropped_ = false;
+  std::uint32_t lastDroppedTs_ = 0;
   bool haveOffsets_ = false;
   bool anySent_ = false;
   std::uint32_t generation_ = 0;

@@ -11,6 +11,7 @@
 #include "stagecast/sdp/negotiation.hpp"
 #include "stagecast/sfu/outgoing_stream.hpp"
 #include "stagecast/sfu/source_track.hpp"
+#include "stagecast/sfu/twcc_recorder.hpp"
 #include "stagecast/webrtc/peer_connection.hpp"
 
 namespace stagecast::sfu {
@@ -35,8 +36,9 @@ class Session : public webrtc::PeerListener {
   [[nodiscard]] TimePoint createdAt() const { return createdAt_; }
 
   void createPeer(webrtc::PeerConfig config, TimePoint now);
-  // Periodic work: RTCP reports.
+  // Periodic work: RTCP reports (once a second) and fast feedback (every worker tick).
   virtual void onRtcpTimer(TimePoint now) = 0;
+  virtual void onTick(TimePoint /*now*/) {}
   // Stops forwarding and detaches from the stage's sources. Idempotent.
   virtual void shutdown() = 0;
 
@@ -70,6 +72,7 @@ class PublisherSession final : public Session {
   void onPeerRtp(const rtp::RtpPacket& parsed, Bytes& packet, TimePoint now) override;
   void onPeerRtcp(BytesView packet, TimePoint now) override;
   void onRtcpTimer(TimePoint now) override;
+  void onTick(TimePoint now) override;
   void shutdown() override;
 
   // Sends a PLI for the video source (the stage merges requests before calling this).
@@ -105,6 +108,9 @@ class PublisherSession final : public Session {
   void sendNacks(TimePoint now);
 
   std::vector<Incoming> incoming_;
+  std::optional<std::uint8_t> twccExtensionId_;
+  TwccRecorder twcc_;
+  TimePoint nextTwcc_{};
   Bytes unwrap_;
   std::uint64_t nacksSent_ = 0;
   bool attached_ = false;
@@ -122,12 +128,16 @@ class SubscriberSession final : public Session {
   void shutdown() override;
 
   [[nodiscard]] const std::vector<std::unique_ptr<OutgoingStream>>& streams() const { return streams_; }
+  // The viewer's latest REMB (draft-alvestrand-rmcat-remb), if any.
+  [[nodiscard]] std::optional<std::uint64_t> estimatedBitrate(TimePoint now) const;
 
  private:
   OutgoingStream* streamBySsrc(std::uint32_t ssrc);
   std::vector<std::unique_ptr<OutgoingStream>> streams_;
   std::vector<SourceTrack*> sources_;  // parallel to streams_
   bool attached_ = false;
+  std::optional<std::uint64_t> remb_;
+  TimePoint rembAt_{};
 };
 
 }  // namespace stagecast::sfu

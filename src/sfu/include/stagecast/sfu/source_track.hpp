@@ -56,6 +56,8 @@ class SourceTrack {
   bool shouldRequestKeyframe(TimePoint now, Duration minInterval);
 
   [[nodiscard]] std::uint64_t packetsIn() const { return packetsIn_; }
+  // Timestamp of the latest packet of the current publisher, if it sent any.
+  [[nodiscard]] std::optional<std::uint32_t> lastTimestamp() const { return lastTimestamp_; }
   [[nodiscard]] std::uint64_t keyframes() const { return keyframes_; }
 
  private:
@@ -70,6 +72,8 @@ class SourceTrack {
   std::deque<Bytes> gop_;
   std::size_t gopBytes_ = 0;
   bool gopValid_ = false;
+  std::uint32_t gopTimestamp_ = 0;
+  std::optional<std::uint32_t> lastTimestamp_;
   std::optional<SenderReportInfo> sr_;
   std::optional<TimePoint> lastKeyframeRequest_;
   std::uint64_t packetsIn_ = 0;

@@ -63,6 +63,8 @@ class Stage {
   RouteTable& routes() { return routes_; }
   void requestKeyframe(TimePoint now);
   void publisherConnected(PublisherSession& publisher, TimePoint now);
+  // The bitrate the publisher may use: the configured cap, lowered to the smallest estimate a viewer reports.
+  std::uint64_t publisherBitrateLimit(TimePoint now) const;
   void sessionFailed(Session& session, const Error& reason);
 
  private:
