@@ -110,7 +110,7 @@ TEST(OutgoingStream, RetransmitsFromBufferOnlyWhatItStillHas) {
   const Bytes original = h.sent[99];
   h.sent.clear();
   // The buffer holds 64 packets: the last one is there, the first is gone.
-  EXPECT_EQ(h.stream.retransmit({last, static_cast<std::uint16_t>(last - 99)}), 1U);
+  EXPECT_EQ(h.stream.retransmit({last, static_cast<std::uint16_t>(last - 99)}, h.now), 1U);
   ASSERT_EQ(h.sent.size(), 1U);
   EXPECT_EQ(h.sent[0], original);
   EXPECT_EQ(h.stream.retransmitted(), 1U);

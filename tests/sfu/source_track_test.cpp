@@ -74,6 +74,6 @@ TEST(SourceTrack, MultiPacketH264KeyframeStaysOneGroup) {
     t.deliver(*rtp::parse(raw), raw, now);
   }
   ASSERT_EQ(t.gop().size(), 3U) << "the second IDR slice must not restart the group";
-  EXPECT_EQ(rtp::parse(t.gop().front())->sequenceNumber, 1);
+  EXPECT_EQ(rtp::parse(*t.gop().front())->sequenceNumber, 1);
   EXPECT_EQ(t.keyframes(), 1U);
 }

@@ -222,6 +222,18 @@ void NativePeer::onDatagram(std::size_t size, const Endpoint& from) {
       return;
     }
   }
+  if (options_.countOnly && peer_->connected() && d.size() >= 12 && rtp::looksLikeRtpOrRtcp(d) && !rtp::looksLikeRtcp(d)) {
+    auto header = rtp::parse(d);
+    Track* t = header ? trackFor(header->payloadType) : nullptr;
+    if (t != nullptr) {
+      bool retransmission = false;
+      bool duplicate = false;
+      trackReceived(*t, *header, Clock::now(), retransmission, duplicate);
+      duplicate ? ++t->stats->duplicates : ++t->stats->packets;
+      if (!t->stats->firstPacketAt) t->stats->firstPacketAt = Clock::now();
+    }
+    return;
+  }
   peer_->handleDatagram(d, from, Clock::now());
   schedule();
 }

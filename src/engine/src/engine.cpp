@@ -1,6 +1,7 @@
 #include "stagecast/engine/engine.hpp"
 
 #include <ifaddrs.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -8,6 +9,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -127,15 +129,70 @@ struct Engine::Impl {
       shard = std::make_unique<sfu::Shard>(engine.config.sfu, *this, *this);
     }
 
+    // Outgoing datagrams are batched and written with one sendmmsg(2) per batch: a publisher's packet fans out
+    // to every viewer of the stage within one handler, so this saves a system call per viewer.
+    static constexpr std::size_t kBatch = 64;
+    static constexpr std::size_t kSlot = 1500;
+    std::vector<std::uint8_t> slab = std::vector<std::uint8_t>(kBatch * kSlot);
+    std::array<mmsghdr, kBatch> msgs{};
+    std::array<iovec, kBatch> iovs{};
+    std::array<sockaddr_storage, kBatch> addrs{};
+    std::size_t queued = 0;
+
     // sfu::DatagramSender
     void sendDatagram(BytesView datagram, const Endpoint& to) override {
-      boost::system::error_code ec;
-      socket.send_to(asio::buffer(datagram.data(), datagram.size()), toAsio(to), 0, ec);
-      if (ec) {
-        ++sendErrors;  // a full socket buffer drops the datagram, as the network would
-      } else {
-        ++sent;
+      if (datagram.size() > kSlot) {
+        flush();
+        boost::system::error_code ec;
+        socket.send_to(asio::buffer(datagram.data(), datagram.size()), toAsio(to), 0, ec);
+        ec ? ++sendErrors : ++sent;
+        return;
       }
+      if (queued == kBatch) flush();
+      std::uint8_t* slot = slab.data() + queued * kSlot;
+      std::memcpy(slot, datagram.data(), datagram.size());
+      iovs[queued] = {slot, datagram.size()};
+      auto& sa = addrs[queued];
+      socklen_t len = 0;
+      if (to.v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&sa);
+        *a = {};
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(to.port);
+        std::memcpy(&a->sin6_addr, to.addr.data(), 16);
+        len = sizeof(sockaddr_in6);
+      } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&sa);
+        *a = {};
+        a->sin_family = AF_INET;
+        a->sin_port = htons(to.port);
+        std::memcpy(&a->sin_addr, to.addr.data(), 4);
+        len = sizeof(sockaddr_in);
+      }
+      auto& m = msgs[queued].msg_hdr;
+      m = {};
+      m.msg_name = &sa;
+      m.msg_namelen = len;
+      m.msg_iov = &iovs[queued];
+      m.msg_iovlen = 1;
+      ++queued;
+    }
+
+    void flush() {
+      std::size_t done = 0;
+      while (done < queued) {
+        const int n = ::sendmmsg(socket.native_handle(), msgs.data() + done, static_cast<unsigned>(queued - done), 0);
+        if (n <= 0) {
+          if (n < 0 && errno == EINTR) continue;
+          // A full socket buffer (EAGAIN) or an unreachable destination: skip one datagram, as a network drops it.
+          ++sendErrors;
+          ++done;
+          continue;
+        }
+        sent += static_cast<std::uint64_t>(n);
+        done += static_cast<std::size_t>(n);
+      }
+      queued = 0;
     }
 
     // sfu::ShardObserver
@@ -197,11 +254,13 @@ struct Engine::Impl {
           const std::size_t owner = ownerOf(data, remote);
           if (owner == index) {
             shard->handleDatagram(data, remote, Clock::now());
+            flush();
           } else {
             ++posts;
             Worker& w = *engine.workers[owner];
             asio::post(w.io, [&w, bytes = Bytes(data.begin(), data.end()), remote] {
               w.shard->handleDatagram(bytes, remote, Clock::now());
+              w.flush();
             });
           }
         }
@@ -214,6 +273,7 @@ struct Engine::Impl {
       timer.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         shard->tick(Clock::now());
+        flush();
         EngineStats s;
         s.total = shard->stats();
         s.datagramsReceived = received;
@@ -320,6 +380,7 @@ void Engine::stop() {
   for (auto& w : impl.workers) {
     asio::post(w->io, [&w = *w] {
       w.shard->closeAll();
+      w.flush();
       w.timer.cancel();
       boost::system::error_code ec;
       w.socket.close(ec);
@@ -344,6 +405,7 @@ void Engine::publish(const std::string& stageId, std::string offer,
   auto& w = impl_->workerForStage(stageId, true);
   asio::post(w.io, [&w, stageId, offer = std::move(offer), done = std::move(done)] {
     done(w.shard->publish(stageId, offer, Clock::now()));
+    w.flush();
   });
 }
 
@@ -352,12 +414,14 @@ void Engine::subscribe(const std::string& stageId, std::string offer,
   auto& w = impl_->workerForStage(stageId, false);
   asio::post(w.io, [&w, stageId, offer = std::move(offer), done = std::move(done)] {
     done(w.shard->subscribe(stageId, offer, Clock::now()));
+    w.flush();
   });
 }
 
 void Engine::remove(const std::string& stageId, const std::string& sessionId, std::function<void(Status)> done) {
   auto& w = impl_->workerForStage(stageId, false);
-  asio::post(w.io, [&w, stageId, sessionId, done = std::move(done)] { done(w.shard->remove(stageId, sessionId)); });
+  asio::post(w.io, [&w, stageId, sessionId, done = std::move(done)] { done(w.shard->remove(stageId, sessionId));
+    w.flush(); });
 }
 
 void Engine::patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch,
@@ -366,6 +430,7 @@ void Engine::patch(const std::string& stageId, const std::string& sessionId, std
   asio::post(w.io, [&w, stageId, sessionId, ifMatch = std::move(ifMatch), fragment = std::move(fragment),
                     done = std::move(done)] {
     done(w.shard->patch(stageId, sessionId, ifMatch, fragment, Clock::now()));
+    w.flush();
   });
 }
 

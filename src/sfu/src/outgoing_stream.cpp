@@ -12,8 +12,6 @@ OutgoingStream::OutgoingStream(OutgoingParams params, SendFn send, KeyframeReque
   while (n < params_.retransmitBufferPackets) n <<= 1;
   params_.retransmitBufferPackets = n;
   buffer_.resize(n);
-  bufferSeq_.resize(n);
-  bufferUsed_.resize(n);
   // RFC 3550 §5.1: random initial sequence number and timestamp.
   lastSeq_ = static_cast<std::uint16_t>(crypto::randomU32());
   lastTs_ = crypto::randomU32();
@@ -29,9 +27,9 @@ void OutgoingStream::start(SourceTrack& source, TimePoint now) {
   if (source.hasKeyframe()) {
     // Instant first frame: replay the group from its keyframe; live packets follow with the same offsets.
     waitingForKeyframe_ = false;
-    for (const Bytes& raw : source.gop()) {
-      auto p = rtp::parse(raw);
-      if (p) forward(*p, generation_, now);
+    for (const SharedPacket& raw : source.gop()) {
+      auto p = rtp::parse(*raw);
+      if (p) forward(*p, raw, generation_, now);
     }
   } else {
     waitingForKeyframe_ = true;
@@ -42,7 +40,8 @@ void OutgoingStream::start(SourceTrack& source, TimePoint now) {
   }
 }
 
-void OutgoingStream::forward(const rtp::RtpPacket& packet, std::uint32_t generation, TimePoint now) {
+void OutgoingStream::forward(const rtp::RtpPacket& packet, const SharedPacket& raw, std::uint32_t generation,
+                             TimePoint now) {
   if (!active_) return;
   if (generation != generation_) {
     // The source changed publisher: keep our numbering continuous and restart on a keyframe.
@@ -75,16 +74,18 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, std::uint32_t generat
     tsOffset_ = nextTs - packet.timestamp;
     haveOffsets_ = true;
   }
-  sendRewritten(packet, now);
+  sendRewritten(packet, raw, now);
 }
 
-void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, TimePoint now) {
+void OutgoingStream::write(const rtp::RtpPacket& packet, std::uint16_t sequence, std::uint32_t timestamp,
+                           TimePoint now) {
   rtp::RtpHeaderFields f;
   f.marker = packet.marker;
   f.payloadType = params_.payloadType;
-  f.sequenceNumber = static_cast<std::uint16_t>(packet.sequenceNumber + seqOffset_);
-  f.timestamp = packet.timestamp + tsOffset_;
+  f.sequenceNumber = sequence;
+  f.timestamp = timestamp;
   f.ssrc = params_.ssrc;
+  // The publisher's header extensions are not forwarded (their ids belong to its negotiation); we add ours.
   std::array<rtp::HeaderExtension, 2> exts{};
   std::size_t extCount = 0;
   if (params_.midExtensionId && !params_.mid.empty()) exts[extCount++] = {*params_.midExtensionId, asBytes(params_.mid)};
@@ -95,16 +96,17 @@ void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, TimePoint now) 
     exts[extCount++] = {*params_.absSendTimeExtensionId, BytesView(absSendTime)};
   }
   rtp::write(f, std::span<const rtp::HeaderExtension>(exts.data(), extCount), packet.payload, scratch_);
+}
 
-  // Keep a plaintext copy for NACKs before the send encrypts the buffer in place.
-  const std::size_t slot = f.sequenceNumber & (params_.retransmitBufferPackets - 1);
-  buffer_[slot].assign(scratch_.begin(), scratch_.end());
-  bufferSeq_[slot] = f.sequenceNumber;
-  bufferUsed_[slot] = true;
+void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, const SharedPacket& raw, TimePoint now) {
+  const auto seq = static_cast<std::uint16_t>(packet.sequenceNumber + seqOffset_);
+  const std::uint32_t ts = packet.timestamp + tsOffset_;
+  write(packet, seq, ts, now);
+  buffer_[seq & (params_.retransmitBufferPackets - 1)] = {raw, seq, ts};
 
-  if (!anySent_ || rtp::seqNewer(f.sequenceNumber, lastSeq_)) {
-    lastSeq_ = f.sequenceNumber;
-    lastTs_ = f.timestamp;
+  if (!anySent_ || rtp::seqNewer(seq, lastSeq_)) {
+    lastSeq_ = seq;
+    lastTs_ = ts;
     lastSentAt_ = now;
   }
   if (!anySent_) firstPacketAt_ = now;
@@ -114,12 +116,14 @@ void OutgoingStream::sendRewritten(const rtp::RtpPacket& packet, TimePoint now) 
   send_(scratch_);
 }
 
-std::size_t OutgoingStream::retransmit(const std::vector<std::uint16_t>& sequences) {
+std::size_t OutgoingStream::retransmit(const std::vector<std::uint16_t>& sequences, TimePoint now) {
   std::size_t found = 0;
   for (auto seq : sequences) {
-    const std::size_t slot = seq & (params_.retransmitBufferPackets - 1);
-    if (!bufferUsed_[slot] || bufferSeq_[slot] != seq) continue;
-    scratch_.assign(buffer_[slot].begin(), buffer_[slot].end());
+    const Sent& slot = buffer_[seq & (params_.retransmitBufferPackets - 1)];
+    if (!slot.source || slot.sequence != seq) continue;
+    auto p = rtp::parse(*slot.source);
+    if (!p) continue;
+    write(*p, slot.sequence, slot.timestamp, now);
     send_(scratch_);
     ++found;
     ++retransmitted_;

@@ -318,7 +318,7 @@ void SubscriberSession::onPeerRtcp(BytesView packet, TimePoint now) {
   for (const auto& p : *packets) {
     if (const auto* nack = std::get_if<rtcp::Nack>(&p)) {
       // RFC 4585 §6.2.1: answered from our retransmission buffer, never forwarded to the publisher.
-      if (auto* s = streamBySsrc(nack->mediaSsrc)) s->retransmit(nack->lostSequences);
+      if (auto* s = streamBySsrc(nack->mediaSsrc)) s->retransmit(nack->lostSequences, now);
     } else if (const auto* remb = std::get_if<rtcp::Remb>(&p)) {
       remb_ = remb->bitrateBps;
       rembAt_ = now;

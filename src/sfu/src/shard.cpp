@@ -40,6 +40,7 @@ Status Shard::remove(const std::string& stageId, const std::string& sessionId) {
   Stage* stage = findStage(stageId);
   if (stage == nullptr || !stage->remove(sessionId)) return Error("SESSION_NOT_FOUND", "no such session");
   if (stage->empty()) {
+    retire(*stage);
     stages_.erase(stageId);
     observer_.onStageClosed(stageId);
   }
@@ -99,11 +100,7 @@ void Shard::tick(TimePoint now) {
   for (auto it = stages_.begin(); it != stages_.end();) {
     it->second->tick(now);
     if (it->second->empty()) {
-      auto st = it->second->stats();
-      retiredPacketsIn_ += st.packetsIn;
-      retiredPacketsOut_ += st.packetsOut;
-      retiredBytesIn_ += st.bytesIn;
-      retiredBytesOut_ += st.bytesOut;
+      retire(*it->second);
       const std::string id = it->first;
       it = stages_.erase(it);
       observer_.onStageClosed(id);
@@ -111,6 +108,17 @@ void Shard::tick(TimePoint now) {
       ++it;
     }
   }
+}
+
+void Shard::retire(const Stage& stage) {
+  // Counters are monotonic: a closing stage hands its totals to the shard.
+  const auto st = stage.stats();
+  retired_.packetsIn += st.packetsIn;
+  retired_.packetsOut += st.packetsOut;
+  retired_.bytesIn += st.bytesIn;
+  retired_.bytesOut += st.bytesOut;
+  retired_.retransmitted += st.retransmitted;
+  retired_.keyframeRequests += st.keyframeRequests;
 }
 
 void Shard::closeAll() {
@@ -123,10 +131,12 @@ ShardStats Shard::stats() const {
   s.stages = stages_.size();
   s.unroutedDatagrams = unrouted_;
   s.sessionsEnded = ended_;
-  s.packetsIn = retiredPacketsIn_;
-  s.packetsOut = retiredPacketsOut_;
-  s.bytesIn = retiredBytesIn_;
-  s.bytesOut = retiredBytesOut_;
+  s.packetsIn = retired_.packetsIn;
+  s.packetsOut = retired_.packetsOut;
+  s.bytesIn = retired_.bytesIn;
+  s.bytesOut = retired_.bytesOut;
+  s.retransmitted = retired_.retransmitted;
+  s.keyframeRequests = retired_.keyframeRequests;
   for (const auto& [id, stage] : stages_) {
     auto st = stage->stats();
     s.publishers += st.publishers;

@@ -43,6 +43,7 @@ void SourceTrack::detachPublisher() {
 void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint now) {
   ++packetsIn_;
   lastTimestamp_ = packet.timestamp;
+  auto shared = std::make_shared<const Bytes>(raw.begin(), raw.end());
   if (isVideo()) {
     // A keyframe starts a new group: a new viewer can start decoding here. A keyframe may span several packets
     // that each look like a start (H.264: STAP-A with SPS/PPS, then IDR slices); only the first packet of the
@@ -60,13 +61,13 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
         gopBytes_ = 0;
         gopValid_ = false;
       } else {
-        gop_.emplace_back(raw.begin(), raw.end());
+        gop_.push_back(shared);
         gopBytes_ += raw.size();
       }
     }
   }
   // Iterate over a copy: a sink may remove itself (peer failure while sending is reported later, but be safe).
-  for (std::size_t i = 0; i < sinks_.size(); ++i) sinks_[i]->forward(packet, generation_, now);
+  for (std::size_t i = 0; i < sinks_.size(); ++i) sinks_[i]->forward(packet, shared, generation_, now);
 }
 
 void SourceTrack::addSink(OutgoingStream* sink) {

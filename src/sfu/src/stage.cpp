@@ -182,6 +182,9 @@ void Stage::destroy(const std::string& sessionId) {
     retiredBytesOut_ += st.bytesOut;
     for (const auto& addr : s.peer_->ice().validatedAddresses()) routes_.removeRoute(addr, s);
   }
+  if (s.kind() == SessionKind::Subscriber) {
+    for (const auto& os : static_cast<const SubscriberSession&>(s).streams()) retiredRetransmitted_ += os->retransmitted();
+  }
   for (const auto& u : s.ufrags_) routes_.removeUfrag(u);
   if (publisherId_ == sessionId) publisherId_.clear();
   sessions_.erase(it);
@@ -242,6 +245,7 @@ StageStats Stage::stats() const {
   st.bytesIn = retiredBytesIn_;
   st.bytesOut = retiredBytesOut_;
   st.keyframeRequests = keyframeRequests_;
+  st.retransmitted = retiredRetransmitted_;
   for (const auto& [id, s] : sessions_) {
     if (s->kind() == SessionKind::Publisher) {
       ++st.publishers;

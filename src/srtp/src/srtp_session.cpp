@@ -1,5 +1,8 @@
 #include "stagecast/srtp/srtp_session.hpp"
 
+#include "srtp_outbound.hpp"
+#include "stagecast/srtp/libsrtp_session.hpp"
+
 #include <srtp2/srtp.h>
 
 #include <algorithm>
@@ -56,10 +59,27 @@ void ensureInitialized() {
 }
 
 struct SrtpSession::Impl {
-  SrtpPtr session;
+  SrtpPtr session;                                   // libsrtp2: inbound, or outbound for the reference path
+  std::unique_ptr<detail::OutboundProtector> outbound;  // OpenSSL EVP outbound protection
 };
 
-Result<std::unique_ptr<SrtpSession>> SrtpSession::create(Profile profile, BytesView keySalt, Direction direction) {
+namespace detail {
+
+struct SessionFactory {
+  static std::unique_ptr<SrtpSession> make(SrtpPtr session, std::unique_ptr<OutboundProtector> outbound) {
+    std::unique_ptr<SrtpSession> out(new SrtpSession());
+    out->impl_ = std::make_unique<SrtpSession::Impl>();
+    out->impl_->session = std::move(session);
+    out->impl_->outbound = std::move(outbound);
+    return out;
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+Status validate(Profile profile, BytesView keySalt) {
   ensureInitialized();
   if (initStatus != srtp_err_status_ok) return Error{"SRTP_INIT_FAILED", statusText(initStatus)};
   if (profile != Profile::Aes128CmSha1_80 && profile != Profile::AeadAes128Gcm) {
@@ -68,7 +88,10 @@ Result<std::unique_ptr<SrtpSession>> SrtpSession::create(Profile profile, BytesV
   if (keySalt.size() != keySaltLength(profile)) {
     return Error{"SRTP_BAD_KEY", "master key||salt must be " + std::to_string(keySaltLength(profile)) + " bytes"};
   }
+  return {};
+}
 
+Result<SrtpPtr> createLibsrtp(Profile profile, BytesView keySalt, Direction direction) {
   srtp_policy_t policy{};
   if (profile == Profile::AeadAes128Gcm) {
     // RFC 7714 §14.2: AEAD_AES_128_GCM, 16-octet tag, for both SRTP and SRTCP.
@@ -98,10 +121,29 @@ Result<std::unique_ptr<SrtpSession>> SrtpSession::create(Profile profile, BytesV
     if (raw != nullptr) srtp_dealloc(raw);
     return Error{"SRTP_CREATE_FAILED", statusText(s)};
   }
-  std::unique_ptr<SrtpSession> out(new SrtpSession());
-  out->impl_ = std::make_unique<Impl>();
-  out->impl_->session.reset(raw);
-  return out;
+  return SrtpPtr(raw);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SrtpSession>> SrtpSession::create(Profile profile, BytesView keySalt, Direction direction) {
+  if (Status v = validate(profile, keySalt); !v.ok()) return v.error();
+  if (direction == Direction::Outbound) {
+    // Outbound protection is ours (OpenSSL EVP); no libsrtp context is needed on the sending side.
+    auto out = detail::OutboundProtector::create(profile, keySalt);
+    if (!out.ok()) return out.error();
+    return detail::SessionFactory::make(nullptr, std::move(out.value()));
+  }
+  auto in = createLibsrtp(profile, keySalt, direction);
+  if (!in.ok()) return in.error();
+  return detail::SessionFactory::make(std::move(in.value()), nullptr);
+}
+
+Result<std::unique_ptr<SrtpSession>> createLibsrtpSession(Profile profile, BytesView keySalt, Direction direction) {
+  if (Status v = validate(profile, keySalt); !v.ok()) return v.error();
+  auto session = createLibsrtp(profile, keySalt, direction);
+  if (!session.ok()) return session.error();
+  return detail::SessionFactory::make(std::move(session.value()), nullptr);
 }
 
 SrtpSession::~SrtpSession() = default;
@@ -142,6 +184,7 @@ Status unprotectWith(Bytes& packet, std::size_t minSize, Fn fn) {
 
 // RFC 3711 §3.3: encrypt the payload, append the authentication tag (AES-CM) or GCM tag (RFC 7714 §7).
 Status SrtpSession::protectRtp(Bytes& packet) {
+  if (impl_->outbound) return impl_->outbound->protectRtp(packet);
   return protectWith(packet, kMinRtpSize,
                      [this](std::uint8_t* p, int* len) { return srtp_protect(impl_->session.get(), p, len); });
 }
@@ -149,17 +192,20 @@ Status SrtpSession::protectRtp(Bytes& packet) {
 // RFC 3711 §3.3: check replay, authenticate, decrypt. On failure the content is unspecified (GCM decrypts in
 // place before the tag check) and the packet must be dropped.
 Status SrtpSession::unprotectRtp(Bytes& packet) {
+  if (!impl_->session) return Error{"SRTP_UNPROTECT_FAILED", "outbound session cannot unprotect"};
   return unprotectWith(packet, kMinRtpSize,
                        [this](std::uint8_t* p, int* len) { return srtp_unprotect(impl_->session.get(), p, len); });
 }
 
 // RFC 3711 §3.4: SRTCP appends E-flag || SRTCP index and the tag (RFC 7714 §9 for GCM).
 Status SrtpSession::protectRtcp(Bytes& packet) {
+  if (impl_->outbound) return impl_->outbound->protectRtcp(packet);
   return protectWith(packet, kMinRtcpSize,
                      [this](std::uint8_t* p, int* len) { return srtp_protect_rtcp(impl_->session.get(), p, len); });
 }
 
 Status SrtpSession::unprotectRtcp(Bytes& packet) {
+  if (!impl_->session) return Error{"SRTP_UNPROTECT_FAILED", "outbound session cannot unprotect"};
   return unprotectWith(packet, kMinRtcpSize,
                        [this](std::uint8_t* p, int* len) { return srtp_unprotect_rtcp(impl_->session.get(), p, len); });
 }

@@ -61,6 +61,9 @@ struct NativePeerOptions {
   bool sendNacks = true;
   int nackMaxRetries = 3;
   Duration nackRetryInterval = milliseconds(40);
+  // Viewer, for load generation: once connected, count RTP packets from their clear header (RFC 3711 §3.1)
+  // without decrypting them; onRtp is not called and payload checks are skipped.
+  bool countOnly = false;
   // Publisher: packets kept per kind to answer the server's NACKs (power of two).
   std::size_t historyPackets = 2048;
   Duration rtcpInterval = seconds(1);

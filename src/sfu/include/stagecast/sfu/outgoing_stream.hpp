@@ -40,10 +40,10 @@ class OutgoingStream {
   void start(SourceTrack& source, TimePoint now);
   [[nodiscard]] bool started() const { return active_; }
 
-  // A packet of the source (publisher numbering).
-  void forward(const rtp::RtpPacket& packet, std::uint32_t generation, TimePoint now);
+  // A packet of the source (publisher numbering); `packet` views into `raw`.
+  void forward(const rtp::RtpPacket& packet, const SharedPacket& raw, std::uint32_t generation, TimePoint now);
   // Answers a NACK: resends buffered packets. Returns how many were found.
-  std::size_t retransmit(const std::vector<std::uint16_t>& sequences);
+  std::size_t retransmit(const std::vector<std::uint16_t>& sequences, TimePoint now);
 
   // Sender report fields for this stream (RFC 3550 §6.4.1), mapped from the source's latest SR.
   struct SrFields {
@@ -60,7 +60,8 @@ class OutgoingStream {
   [[nodiscard]] std::optional<TimePoint> firstPacketAt() const { return firstPacketAt_; }
 
  private:
-  void sendRewritten(const rtp::RtpPacket& packet, TimePoint now);
+  void sendRewritten(const rtp::RtpPacket& packet, const SharedPacket& raw, TimePoint now);
+  void write(const rtp::RtpPacket& packet, std::uint16_t sequence, std::uint32_t timestamp, TimePoint now);
 
   OutgoingParams params_;
   SendFn send_;
@@ -78,9 +79,13 @@ class OutgoingStream {
   std::uint16_t lastSeq_ = 0;
   std::uint32_t lastTs_ = 0;
   TimePoint lastSentAt_{};
-  std::vector<Bytes> buffer_;  // indexed by outgoing sequence & (size-1)
-  std::vector<std::uint16_t> bufferSeq_;
-  std::vector<bool> bufferUsed_;
+  // Retransmission ring indexed by outgoing sequence & (size-1): the shared source packet and our numbering.
+  struct Sent {
+    SharedPacket source;
+    std::uint16_t sequence = 0;
+    std::uint32_t timestamp = 0;
+  };
+  std::vector<Sent> buffer_;
   Bytes scratch_;
   std::uint64_t packetsSent_ = 0;
   std::uint64_t octetsSent_ = 0;

@@ -65,6 +65,7 @@ class Shard final : public RouteTable {
 
  private:
   Stage* findStage(const std::string& id);
+  void retire(const Stage& stage);
 
   const SfuConfig& config_;
   DatagramSender& sender_;
@@ -74,10 +75,7 @@ class Shard final : public RouteTable {
   std::unordered_map<std::string, Session*> byUfrag_;
   std::uint64_t unrouted_ = 0;
   std::uint64_t ended_ = 0;
-  std::uint64_t retiredPacketsIn_ = 0;
-  std::uint64_t retiredPacketsOut_ = 0;
-  std::uint64_t retiredBytesIn_ = 0;
-  std::uint64_t retiredBytesOut_ = 0;
+  StageStats retired_;  // totals of stages already closed
 };
 
 }  // namespace stagecast::sfu

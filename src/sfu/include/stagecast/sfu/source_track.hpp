@@ -3,6 +3,7 @@
 // publisher can reconnect or be replaced without breaking the viewers' streams.
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,10 @@
 namespace stagecast::sfu {
 
 class OutgoingStream;
+
+// A publisher's packet (plaintext RTP, publisher numbering), shared by the keyframe cache and every viewer's
+// retransmission ring: one copy however many viewers there are.
+using SharedPacket = std::shared_ptr<const Bytes>;
 
 struct SenderReportInfo {
   std::uint64_t ntp = 0;
@@ -46,7 +51,7 @@ class SourceTrack {
   [[nodiscard]] const std::vector<OutgoingStream*>& sinks() const { return sinks_; }
 
   // The cached packets from the latest keyframe start (plaintext RTP, publisher numbering).
-  [[nodiscard]] const std::deque<Bytes>& gop() const { return gop_; }
+  [[nodiscard]] const std::deque<SharedPacket>& gop() const { return gop_; }
   [[nodiscard]] bool hasKeyframe() const { return gopValid_ && !gop_.empty(); }
 
   void setSenderReport(const SenderReportInfo& sr) { sr_ = sr; }
@@ -69,7 +74,7 @@ class SourceTrack {
   std::optional<sdp::Codec> codec_;
   rtp::VideoCodec videoCodec_ = rtp::VideoCodec::Unknown;
   std::vector<OutgoingStream*> sinks_;
-  std::deque<Bytes> gop_;
+  std::deque<SharedPacket> gop_;
   std::size_t gopBytes_ = 0;
   bool gopValid_ = false;
   std::uint32_t gopTimestamp_ = 0;

@@ -85,6 +85,7 @@ class Stage {
   std::uint64_t retiredPacketsOut_ = 0;
   std::uint64_t retiredBytesIn_ = 0;
   std::uint64_t retiredBytesOut_ = 0;
+  std::uint64_t retiredRetransmitted_ = 0;
 };
 
 }  // namespace stagecast::sfu

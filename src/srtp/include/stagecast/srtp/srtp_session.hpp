@@ -1,5 +1,6 @@
 #pragma once
-// SRTP/SRTCP (RFC 3711, RFC 7714 AEAD_AES_128_GCM) through libsrtp2, with replay protection.
+// SRTP/SRTCP (RFC 3711, RFC 7714 AEAD_AES_128_GCM). Outbound protection runs on OpenSSL 3 EVP (AES-NI, no
+// per-packet allocation); inbound unprotection runs through libsrtp2, with replay protection.
 // One SrtpSession protects (outbound) or unprotects (inbound) every SSRC of one peer.
 #include <cstdint>
 #include <memory>
@@ -8,6 +9,10 @@
 #include "stagecast/common/error.hpp"
 
 namespace stagecast::srtp {
+
+namespace detail {
+struct SessionFactory;
+}  // namespace detail
 
 enum class Profile : std::uint16_t { Aes128CmSha1_80 = 0x0001, AeadAes128Gcm = 0x0007 };
 enum class Direction { Inbound, Outbound };
@@ -35,6 +40,7 @@ class SrtpSession {
   Status unprotectRtcp(Bytes& packet);
 
  private:
+  friend struct detail::SessionFactory;
   SrtpSession() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
