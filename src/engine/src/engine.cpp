@@ -448,18 +448,7 @@ EngineStats Engine::stats() const {
     total.datagramsSent += s.datagramsSent;
     total.sendErrors += s.sendErrors;
     total.crossWorkerPosts += s.crossWorkerPosts;
-    auto& t = total.total;
-    t.stages += s.total.stages;
-    t.publishers += s.total.publishers;
-    t.subscribers += s.total.subscribers;
-    t.packetsIn += s.total.packetsIn;
-    t.packetsOut += s.total.packetsOut;
-    t.bytesIn += s.total.bytesIn;
-    t.bytesOut += s.total.bytesOut;
-    t.retransmitted += s.total.retransmitted;
-    t.keyframeRequests += s.total.keyframeRequests;
-    t.unroutedDatagrams += s.total.unroutedDatagrams;
-    t.sessionsEnded += s.total.sessionsEnded;
+    total.total += s.total;
   }
   return total;
 }

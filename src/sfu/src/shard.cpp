@@ -112,13 +112,10 @@ void Shard::tick(TimePoint now) {
 
 void Shard::retire(const Stage& stage) {
   // Counters are monotonic: a closing stage hands its totals to the shard.
-  const auto st = stage.stats();
-  retired_.packetsIn += st.packetsIn;
-  retired_.packetsOut += st.packetsOut;
-  retired_.bytesIn += st.bytesIn;
-  retired_.bytesOut += st.bytesOut;
-  retired_.retransmitted += st.retransmitted;
-  retired_.keyframeRequests += st.keyframeRequests;
+  StageStats st = stage.stats();
+  st.publishers = 0;  // gauges are not carried over, only counters
+  st.subscribers = 0;
+  retired_ += st;
 }
 
 void Shard::closeAll() {
@@ -126,28 +123,21 @@ void Shard::closeAll() {
   stages_.clear();
 }
 
+ShardStats& ShardStats::operator+=(const ShardStats& o) {
+  StageStats::operator+=(o);
+  stages += o.stages;
+  unroutedDatagrams += o.unroutedDatagrams;
+  sessionsEnded += o.sessionsEnded;
+  return *this;
+}
+
 ShardStats Shard::stats() const {
   ShardStats s;
+  static_cast<StageStats&>(s) = retired_;
   s.stages = stages_.size();
   s.unroutedDatagrams = unrouted_;
   s.sessionsEnded = ended_;
-  s.packetsIn = retired_.packetsIn;
-  s.packetsOut = retired_.packetsOut;
-  s.bytesIn = retired_.bytesIn;
-  s.bytesOut = retired_.bytesOut;
-  s.retransmitted = retired_.retransmitted;
-  s.keyframeRequests = retired_.keyframeRequests;
-  for (const auto& [id, stage] : stages_) {
-    auto st = stage->stats();
-    s.publishers += st.publishers;
-    s.subscribers += st.subscribers;
-    s.packetsIn += st.packetsIn;
-    s.packetsOut += st.packetsOut;
-    s.bytesIn += st.bytesIn;
-    s.bytesOut += st.bytesOut;
-    s.retransmitted += st.retransmitted;
-    s.keyframeRequests += st.keyframeRequests;
-  }
+  for (const auto& [id, stage] : stages_) s.StageStats::operator+=(stage->stats());
   return s;
 }
 

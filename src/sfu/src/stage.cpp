@@ -33,6 +33,18 @@ sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
 
 }  // namespace
 
+StageStats& StageStats::operator+=(const StageStats& o) {
+  publishers += o.publishers;
+  subscribers += o.subscribers;
+  packetsIn += o.packetsIn;
+  packetsOut += o.packetsOut;
+  bytesIn += o.bytesIn;
+  bytesOut += o.bytesOut;
+  retransmitted += o.retransmitted;
+  keyframeRequests += o.keyframeRequests;
+  return *this;
+}
+
 Stage::Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes)
     : id_(std::move(id)), config_(config), sender_(sender), routes_(routes) {}
 

@@ -19,18 +19,12 @@ struct PatchResult {
   std::string etag;
 };
 
-struct ShardStats {
+struct ShardStats : StageStats {
   std::size_t stages = 0;
-  std::size_t publishers = 0;
-  std::size_t subscribers = 0;
-  std::uint64_t packetsIn = 0;
-  std::uint64_t packetsOut = 0;
-  std::uint64_t bytesIn = 0;
-  std::uint64_t bytesOut = 0;
-  std::uint64_t retransmitted = 0;
-  std::uint64_t keyframeRequests = 0;
   std::uint64_t unroutedDatagrams = 0;
   std::uint64_t sessionsEnded = 0;
+
+  ShardStats& operator+=(const ShardStats& o);
 };
 
 class Shard final : public RouteTable {

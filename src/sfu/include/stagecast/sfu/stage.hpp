@@ -30,6 +30,8 @@ struct StageStats {
   std::uint64_t bytesOut = 0;
   std::uint64_t retransmitted = 0;
   std::uint64_t keyframeRequests = 0;
+
+  StageStats& operator+=(const StageStats& o);
 };
 
 class Stage {
