@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   auto* serve = cli.add_subcommand("serve", "Run the server");
   serve->add_option("--config", configFile, "JSON config file (flags override it)")->check(CLI::ExistingFile);
   serve->add_option("--http", http, "HTTP listen address HOST:PORT (default 127.0.0.1:8080)");
-  serve->add_option("--udp", udp, "Media UDP address HOST:PORT, one port for all peers (default 127.0.0.1:8443)");
+  serve->add_option("--udp", udp, "Media UDP address HOST:PORT, one port for all peers (default 0.0.0.0:8443)");
   serve->add_option("--workers", workers, "Media worker threads (default: one per core)");
   serve->add_option("--announce", announce, "Public IP to put in ICE candidates (repeatable), for NAT");
   serve->add_option("--log-level", logLevel, "trace|debug|info|warn|error (default info)");
