@@ -169,9 +169,12 @@ TEST(DtlsTransport, FingerprintMismatchFails) {
   EXPECT_EQ(p.clientListener.connectedCount, 0);
   EXPECT_FALSE(p.clientListener.keys.has_value());
   EXPECT_FALSE(p.client.nextTimeout().has_value());
-  // The client told the server it is going away.
-  EXPECT_EQ(p.server.state(), DtlsState::Closed);
-  EXPECT_EQ(p.serverListener.closedCount, 1);
+  // The client rejected the certificate during the handshake: the server got a fatal bad_certificate alert.
+  EXPECT_EQ(p.server.state(), DtlsState::Failed);
+  ASSERT_TRUE(p.serverListener.failure.has_value());
+  EXPECT_NE(p.serverListener.failure->message.find("bad certificate"), std::string::npos)
+      << p.serverListener.failure->message;
+  EXPECT_EQ(p.serverListener.connectedCount, 0);
   // Nothing can be sent over a failed transport.
   EXPECT_FALSE(p.client.send(asBytes("x")).ok());
 }

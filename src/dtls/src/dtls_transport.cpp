@@ -41,10 +41,10 @@ constexpr char kProfilesGcmFirst[] = "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_
 constexpr char kProfilesCmFirst[] = "SRTP_AES128_CM_SHA1_80:SRTP_AEAD_AES_128_GCM";
 constexpr char kProfilesCmOnly[] = "SRTP_AES128_CM_SHA1_80";
 
-// WebRTC certificates are self-signed, so chain validation is meaningless: accept any certificate here and
-// authenticate the peer by comparing its fingerprint with the one signalled in SDP once the handshake is done
-// (RFC 8122 §5, RFC 8827 §6.5). SSL_VERIFY_FAIL_IF_NO_PEER_CERT still forces the peer to present one.
-int acceptAnyCertificate(int /*preverifyOk*/, X509_STORE_CTX* /*ctx*/) { return 1; }
+// WebRTC certificates are self-signed, so chain validation is meaningless. The peer is authenticated by the
+// fingerprint signalled in SDP (RFC 8122 §5, RFC 8827 §6.5): checked here, during the handshake, when it is
+// already known — a mismatch then aborts with a bad_certificate alert so the peer learns why — and otherwise
+// once the fingerprint arrives. SSL_VERIFY_FAIL_IF_NO_PEER_CERT forces the peer to present a certificate.
 
 // Drains OpenSSL's thread-local error queue into one readable line.
 std::string opensslErrors() {
@@ -101,6 +101,7 @@ struct DtlsTransport::Impl {
   std::string setupError;   // non-empty when construction failed; reported by start()
   std::string remoteAlgorithm;
   std::string remoteFingerprint;
+  bool fingerprintRejected = false;  // set by the verify callback
   bool handshakeDone = false;  // OpenSSL finished; the fingerprint may still be pending
   std::optional<TimePoint> deadline;
   Bytes readBuffer = Bytes(kMaxPlaintext);
@@ -126,7 +127,7 @@ struct DtlsTransport::Impl {
       return setupFailed("loading certificate");
     }
     // RFC 8827 §6.5: both sides present certificates; mutual authentication is by fingerprint.
-    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, acceptAnyCertificate);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, &Impl::verifyPeerCertificate);
     // RFC 5764 §4.1.1 use_srtp extension. The server picks by its own preference order (OpenSSL), so the order
     // here decides the profile when we answer. Note: this call returns 0 on success.
     const char* profiles = !offerGcm ? kProfilesCmOnly : (preferGcm ? kProfilesGcmFirst : kProfilesCmFirst);
@@ -138,6 +139,7 @@ struct DtlsTransport::Impl {
 
     ssl.reset(SSL_new(ctx.get()));
     if (!ssl) return setupFailed("SSL_new");
+    SSL_set_app_data(ssl.get(), this);
     readBio = BIO_new(BIO_s_mem());
     writeBio = BIO_new(BIO_s_mem());
     if (readBio == nullptr || writeBio == nullptr) {
@@ -216,8 +218,26 @@ struct DtlsTransport::Impl {
     }
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
     // A fatal alert from the peer, a malformed handshake, a failed negotiation (e.g. no common SRTP profile or
-    // cipher suite) all end here.
+    // cipher suite), or a certificate whose fingerprint we rejected all end here.
+    if (fingerprintRejected) {
+      fail("DTLS_FINGERPRINT_MISMATCH",
+           "peer certificate " + remoteAlgorithm + " fingerprint does not match the signalled fingerprint");
+      return;
+    }
     fail("DTLS_HANDSHAKE_FAILED", reason.empty() ? "SSL_do_handshake error " + std::to_string(err) : reason);
+  }
+
+  static int verifyPeerCertificate(int /*preverifyOk*/, X509_STORE_CTX* store) {
+    auto* s = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* self = s != nullptr ? static_cast<Impl*>(SSL_get_app_data(s)) : nullptr;
+    if (self == nullptr || self->remoteFingerprint.empty()) return 1;  // checked once the fingerprint is known
+    if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;          // only the peer's own certificate counts
+    X509* cert = X509_STORE_CTX_get_current_cert(store);
+    auto actual = cert != nullptr ? fingerprintOf(cert, self->remoteAlgorithm) : Result<std::string>(Error("", ""));
+    if (actual && equalsIgnoreCase(actual.value(), self->remoteFingerprint)) return 1;
+    self->fingerprintRejected = true;
+    X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);  // → bad_certificate alert (RFC 5246 §7.2.2)
+    return 0;
   }
 
   // RFC 8122 §5: the certificate presented must match the a=fingerprint from the peer's SDP.
