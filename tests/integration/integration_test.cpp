@@ -36,6 +36,12 @@ class Integration : public ::testing::Test {
     if (server_) server_->stop();
   }
 
+  // Recorders outlive the peers that feed them (peers are stopped in TearDown, after the test body's scope).
+  Recorder& recorder() {
+    recorders_.push_back(std::make_unique<Recorder>());
+    return *recorders_.back();
+  }
+
   NativePeerOptions baseOptions(Role role, const std::string& stage) {
     NativePeerOptions o;
     o.role = role;
@@ -100,6 +106,7 @@ class Integration : public ::testing::Test {
 
   HttpClient http() { return HttpClient("127.0.0.1", server_->httpPort(), seconds(5)); }
 
+  std::vector<std::unique_ptr<Recorder>> recorders_;  // first: destroyed last
   std::unique_ptr<app::Server> server_;
   std::unique_ptr<ClientLoop> loop_;
   std::vector<std::shared_ptr<NativePeer>> peers_;
@@ -124,8 +131,8 @@ TEST_F(Integration, TwoViewersReceiveEverythingInOrder) {
   ASSERT_TRUE(pub.peer);
   ASSERT_TRUE(waitFor([&] { return pub.videoFrames->load() >= 12; }, kConnect));  // mid-GOP
 
-  Recorder r1;
-  Recorder r2;
+  Recorder& r1 = recorder();
+  Recorder& r2 = recorder();
   auto o1 = baseOptions(Role::Viewer, "a");
   o1.onRtp = r1.handler();
   auto o2 = baseOptions(Role::Viewer, "a");
@@ -171,7 +178,7 @@ TEST_F(Integration, GopReplayStartsWithParameterSets) {
   auto pub = publish("a2");
   ASSERT_TRUE(pub.peer);
   ASSERT_TRUE(waitFor([&] { return pub.videoFrames->load() >= 10; }, kConnect));
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "a2");
   o.onRtp = rec.handler();
   auto v = connect(o);
@@ -198,7 +205,7 @@ TEST_F(Integration, NackRecoversDroppedPackets) {
     std::uint64_t drops = 0;
   };
   auto drop = std::make_shared<DropState>();
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "b");
   o.onRtp = rec.handler();
   // Every 20th packet of each kind (5%), once: its retransmission passes.
@@ -265,7 +272,7 @@ TEST_F(Integration, MidGopJoinGetsInstantKeyframe) {
   auto pub = publish("c", 1, seconds(4));  // long GOP: the next keyframe is ~3 s away
   ASSERT_TRUE(pub.peer);
   ASSERT_TRUE(waitFor([&] { return pub.videoFrames->load() >= 30; }, kConnect));
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "c");
   o.onRtp = rec.handler();
   auto v = connect(o);
@@ -290,7 +297,7 @@ TEST_F(Integration, PublisherReplacedStreamStaysContinuous) {
   auto a = publish("d", 1);
   ASSERT_TRUE(a.peer);
   ASSERT_TRUE(waitFor([&] { return a.videoFrames->load() >= 5; }, kConnect));
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "d");
   o.onRtp = rec.handler();
   auto v = connect(o);
@@ -329,7 +336,7 @@ TEST_F(Integration, PublisherReplacedStreamStaysContinuous) {
 TEST_F(Integration, BadInputLeavesOthersUnharmed) {
   auto pub = publish("e");
   ASSERT_TRUE(pub.peer);
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "e");
   o.onRtp = rec.handler();
   auto v = connect(o);
@@ -448,7 +455,7 @@ TEST_F(Integration, BadInputLeavesOthersUnharmed) {
 TEST_F(Integration, DtlsFingerprintMismatchTearsDownOnlyThatSession) {
   auto pub = publish("f");
   ASSERT_TRUE(pub.peer);
-  Recorder rec;
+  Recorder& rec = recorder();
   auto o = baseOptions(Role::Viewer, "f");
   o.onRtp = rec.handler();
   auto good = connect(o);
