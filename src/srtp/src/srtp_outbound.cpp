@@ -175,7 +175,10 @@ Status OutboundProtector::initTransform(Transform& t, BytesView masterKey, Bytes
 }
 
 OutboundProtector::Stream& OutboundProtector::stream(std::uint32_t ssrc) {
-  return streams_[ssrc];  // allocates only the first time an SSRC is seen
+  for (auto& [id, st] : streams_) {
+    if (id == ssrc) return st;
+  }
+  return streams_.emplace_back(ssrc, Stream{}).second;  // allocates only the first time an SSRC is seen
 }
 
 // RFC 3711 §4.2.1: HMAC-SHA1(auth key, message || suffix) truncated to 80 bits, continuing from the pre-hashed

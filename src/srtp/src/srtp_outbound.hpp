@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "stagecast/common/bytes.hpp"
 #include "stagecast/common/error.hpp"
@@ -83,7 +84,8 @@ class OutboundProtector {
   CipherPtr gcm_;
   Transform rtp_;
   Transform rtcp_;
-  std::unordered_map<std::uint32_t, Stream> streams_;
+  // A peer sends a handful of SSRCs (audio, video, RTX, RTCP): a flat list beats a hash map here.
+  std::vector<std::pair<std::uint32_t, Stream>> streams_;
 };
 
 }  // namespace stagecast::srtp::detail
