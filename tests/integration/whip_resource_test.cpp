@@ -153,6 +153,32 @@ TEST_F(WhipResource, UnknownRoutesAndMethodsAreJsonErrors) {
   EXPECT_EQ(bad->errorCode(), "INVALID_STAGE");
 }
 
+TEST(AnnouncedAddress, ReplacesTheBoundAddressInCandidates) {
+  // Behind NAT the server names its public address (only in SDP; nothing is sent to it here).
+  app::ServerConfig cfg;
+  cfg.http = "127.0.0.1:0";
+  cfg.udp = "127.0.0.1:0";
+  cfg.workers = 1;
+  cfg.announcedAddresses = {"203.0.113.7"};
+  auto s = app::Server::create(cfg);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto server = std::move(s).value();
+  ASSERT_TRUE(server->start().ok());
+  HttpClient http("127.0.0.1", server->httpPort());
+  auto r = http.post("/whip/nat", publisherOffer().sdp, "application/sdp");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 201);
+  auto answer = sdp::parse(r->body);
+  ASSERT_TRUE(answer.ok());
+  ASSERT_FALSE(answer->media.at(0).candidates.empty());
+  for (const auto& c : answer->media[0].candidates) {
+    EXPECT_EQ(c.address, "203.0.113.7");
+    EXPECT_EQ(c.port, server->udpEndpoint().port);
+    EXPECT_EQ(c.type, "host");
+  }
+  server->stop();
+}
+
 TEST(ServerShutdown, ClosesEverySessionWithCloseNotify) {
   auto server = startServer();
   ASSERT_NE(server, nullptr);
