@@ -29,9 +29,15 @@ void BM_ForwardRewrite(benchmark::State& state) {
   sfu::SourceTrack source("video", 4000, 8 << 20);
   source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
   std::size_t bytes = 0;
-  sfu::OutgoingStream stream({.ssrc = 1, .payloadType = 96, .midExtensionId = 1, .absSendTimeExtensionId = 2,
-                              .mid = "1", .clockRate = 90000, .video = true},
-                             [&](Bytes& p) { bytes += p.size(); }, [](TimePoint) {});
+  sfu::OutgoingStream stream(
+      {.ssrc = 1,
+       .payloadType = 96,
+       .midExtensionId = 1,
+       .absSendTimeExtensionId = 2,
+       .mid = "1",
+       .clockRate = 90000,
+       .video = true},
+      [&](Bytes& p) { bytes += p.size(); }, [](TimePoint) {});
   stream.start(source, Clock::now());
   Bytes raw = packet(1150);
   raw[12] = 0x10;  // VP8: start of partition 0

@@ -4,6 +4,7 @@
 //
 // For each subscriber count it reports: delivery loss without retransmission, egress packets/s, server CPU per
 // forwarded packet, server RSS per subscriber; then time-to-first-frame of viewers joining mid-GOP.
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -18,7 +19,6 @@
 #include <random>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "stagecast/client/native_peer.hpp"
 #include "stagecast/client/synthetic_publisher.hpp"
@@ -151,8 +151,8 @@ int main(int argc, char** argv) {
     return *v;
   };
 
-  std::printf("%-12s %-10s %-14s %-14s %-16s %-12s %-14s\n", "subscribers", "loss_%", "egress_pkt/s",
-              "server_cpu_%", "cpu_us_per_pkt", "rss_mb", "rss_kb_per_sub");
+  std::printf("%-12s %-10s %-14s %-14s %-16s %-12s %-14s\n", "subscribers", "loss_%", "egress_pkt/s", "server_cpu_%",
+              "cpu_us_per_pkt", "rss_mb", "rss_kb_per_sub");
   for (int n : counts) {
     while (static_cast<int>(viewers.size()) < n) {
       auto v = connectViewer(false);
@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
       received += s1[i].packets - s0[i].packets;
       expected += s1[i].expected - s0[i].expected;
     }
-    const double loss = expected > 0 ? 100.0 * (1.0 - static_cast<double>(received) / static_cast<double>(expected)) : 100.0;
+    const double loss =
+        expected > 0 ? 100.0 * (1.0 - static_cast<double>(received) / static_cast<double>(expected)) : 100.0;
     const double cpu = p1.cpuSeconds - p0.cpuSeconds;
     std::printf("%-12d %-10.3f %-14.0f %-14.1f %-16.2f %-12.1f %-14.1f\n", n, std::max(0.0, loss), received / secs,
                 100.0 * cpu / secs, received > 0 ? 1e6 * cpu / static_cast<double>(received) : 0.0, p1.rssMb,
@@ -235,7 +236,9 @@ int main(int argc, char** argv) {
     });
   }
   std::sort(ttff.begin(), ttff.end());
-  auto pct = [&](double q) { return ttff.empty() ? 0.0 : ttff[std::min(ttff.size() - 1, static_cast<std::size_t>(q * ttff.size()))]; };
+  auto pct = [&](double q) {
+    return ttff.empty() ? 0.0 : ttff[std::min(ttff.size() - 1, static_cast<std::size_t>(q * ttff.size()))];
+  };
   std::printf("time_to_first_frame_ms samples=%zu p50=%.1f p95=%.1f max=%.1f\n", ttff.size(), pct(0.5), pct(0.95),
               ttff.empty() ? 0.0 : ttff.back());
 

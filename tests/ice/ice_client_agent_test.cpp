@@ -27,8 +27,7 @@ TEST(IceClient, ConnectsToLiteAgentAndKeepsConsent) {
   TimePoint t{seconds(10)};
   Wire cw;
   Wire sw;
-  IceClientAgent client("cliU", "client-password-0123456789", "srvU", "server-password-0123456789", kServer, cw, {},
-                        t);
+  IceClientAgent client("cliU", "client-password-0123456789", "srvU", "server-password-0123456789", kServer, cw, {}, t);
   IceLiteAgent server("srvU", "server-password-0123456789", sw, {}, t);
   server.setRemoteCredentials("cliU", "client-password-0123456789");
 

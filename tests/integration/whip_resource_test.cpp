@@ -60,9 +60,12 @@ class WhipResource : public ::testing::Test {
 };
 
 TEST_F(WhipResource, PreflightAdvertisesMethodsAndPatchFormat) {
-  auto r = http_->send({"OPTIONS", "/whip/s1", "", {{"Origin", "http://example.test"},
-                                                    {"Access-Control-Request-Method", "POST"},
-                                                    {"Access-Control-Request-Headers", "authorization, content-type"}}});
+  auto r = http_->send({"OPTIONS",
+                        "/whip/s1",
+                        "",
+                        {{"Origin", "http://example.test"},
+                         {"Access-Control-Request-Method", "POST"},
+                         {"Access-Control-Request-Headers", "authorization, content-type"}}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 204);
   EXPECT_NE(r->header("Access-Control-Allow-Methods").value_or("").find("POST"), std::string::npos);
@@ -86,7 +89,8 @@ TEST_F(WhipResource, CreatedSessionCarriesLocationEtagAndIceServers) {
   }
   ASSERT_EQ(links.size(), 2U);
   EXPECT_EQ(links[0], "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
-  EXPECT_EQ(links[1], "<turn:127.0.0.1:3478?transport=udp>; rel=\"ice-server\"; username=\"user1\"; credential=\"secret1\"");
+  EXPECT_EQ(links[1],
+            "<turn:127.0.0.1:3478?transport=udp>; rel=\"ice-server\"; username=\"user1\"; credential=\"secret1\"");
   auto del = http_->del(location);
   ASSERT_TRUE(del.ok());
   EXPECT_EQ(del->status, 200);
@@ -194,8 +198,8 @@ TEST(ServerShutdown, ClosesEverySessionWithCloseNotify) {
   vo.role = Role::Viewer;
   auto viewer = NativePeer::connect(loop.io(), vo);
   ASSERT_TRUE(viewer.ok());
-  ASSERT_TRUE(waitFor([&] { return loop.call([&] { return (*pub)->connected() && (*viewer)->connected(); }); },
-                      seconds(10)));
+  ASSERT_TRUE(
+      waitFor([&] { return loop.call([&] { return (*pub)->connected() && (*viewer)->connected(); }); }, seconds(10)));
   server->stop();
   // Both peers learn at once (DTLS close_notify), not after a consent timeout.
   ASSERT_TRUE(waitFor([&] { return loop.call([&] { return (*pub)->stats().closed && (*viewer)->stats().closed; }); },

@@ -449,7 +449,8 @@ TEST(Answer, SimulcastRids) {
 TEST(Answer, TransportCcFeedbackOnlyWithItsExtension) {
   auto offer = offerFrom(samples::kChromiumWhip);
   auto opts = whipOptions();
-  std::erase(opts.headerExtensions, std::string("http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
+  std::erase(opts.headerExtensions,
+             std::string("http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"));
   auto r = answerOffer(offer, opts);
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(contains(serialize(r->sdp), "transport-cc"));

@@ -18,9 +18,15 @@ struct Harness {
   TimePoint now{seconds(50)};
 
   explicit Harness(bool video = true)
-      : stream(OutgoingParams{.ssrc = 0xABCDEF01, .payloadType = 100, .midExtensionId = 3, .mid = "1",
-                              .clockRate = 90000, .video = video, .retransmitBufferPackets = 64},
-               [this](Bytes& p) { sent.push_back(p); }, [this](TimePoint) { ++keyframeRequests; }) {}
+      : stream(
+            OutgoingParams{.ssrc = 0xABCDEF01,
+                           .payloadType = 100,
+                           .midExtensionId = 3,
+                           .mid = "1",
+                           .clockRate = 90000,
+                           .video = video,
+                           .retransmitBufferPackets = 64},
+            [this](Bytes& p) { sent.push_back(p); }, [this](TimePoint) { ++keyframeRequests; }) {}
 
   void publish(std::uint16_t seq, std::uint32_t ts, bool keyframeStart, std::uint32_t ssrc = 1111) {
     Bytes raw = rtpPacket(seq, ts, ssrc, vp8Payload(keyframeStart, keyframeStart, 0));
@@ -132,8 +138,9 @@ TEST(OutgoingStream, WaitingViewerDoesNotStartInsideAKeyframe) {
   // A cache bound of one packet: a two-packet keyframe leaves nothing cached, so a new viewer must wait.
   SourceTrack source("video", 1, 1 << 20);
   std::vector<Bytes> sent;
-  OutgoingStream stream({.ssrc = 9, .payloadType = 102, .clockRate = 90000, .video = true, .retransmitBufferPackets = 64},
-                        [&](Bytes& p) { sent.push_back(p); }, [](TimePoint) {});
+  OutgoingStream stream(
+      {.ssrc = 9, .payloadType = 102, .clockRate = 90000, .video = true, .retransmitBufferPackets = 64},
+      [&](Bytes& p) { sent.push_back(p); }, [](TimePoint) {});
   source.attachPublisher({.payloadType = 102, .name = "H264", .clockRate = 90000});
   TimePoint now{};
   auto feed = [&](std::uint16_t seq, std::uint32_t ts, Bytes payload) {

@@ -15,8 +15,8 @@ inline Bytes vp8Payload(bool frameStart, bool keyframe, std::uint8_t marker) {
   return p;
 }
 
-inline Bytes rtpPacket(std::uint16_t seq, std::uint32_t ts, std::uint32_t ssrc, const Bytes& payload, bool marker = false,
-                       std::uint8_t pt = 96) {
+inline Bytes rtpPacket(std::uint16_t seq, std::uint32_t ts, std::uint32_t ssrc, const Bytes& payload,
+                       bool marker = false, std::uint8_t pt = 96) {
   Bytes out;
   rtp::write({.marker = marker, .payloadType = pt, .sequenceNumber = seq, .timestamp = ts, .ssrc = ssrc}, {}, payload,
              out);

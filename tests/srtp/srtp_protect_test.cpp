@@ -56,7 +56,7 @@ Bytes rtcpCompound(std::uint32_t ssrc, bool bye, std::uint32_t salt = 0) {
   w.writeU32(ssrc);
   w.writeU32(0xE1234567);  // NTP MSW
   w.writeU32(0x89ABCDEF + salt);
-  w.writeU32(0x00112233);  // RTP timestamp
+  w.writeU32(0x00112233);   // RTP timestamp
   w.writeU32(1000 + salt);  // packet count
   w.writeU32(1200000);      // octet count
   w.writeU32(0xAABBCCDD);   // report block SSRC
@@ -140,8 +140,8 @@ TEST_P(ProtectVsLibsrtp, RtpPlainCsrcsAndHeaderExtensions) {
   for (std::uint8_t csrcs : {0, 1, 3, 15}) {
     for (std::size_t extWords : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) {
       for (bool ext : {false, true}) {
-        for (std::size_t payload : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16},
-                                    std::size_t{17}, std::size_t{1150}}) {
+        for (std::size_t payload :
+             {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16}, std::size_t{17}, std::size_t{1150}}) {
           RtpSpec s{.seq = seq++, .csrcs = csrcs, .extensionWords = extWords, .extension = ext, .payload = payload};
           SCOPED_TRACE("csrcs " + std::to_string(csrcs) + " ext " + std::to_string(ext) + " words " +
                        std::to_string(extWords) + " payload " + std::to_string(payload));
@@ -326,9 +326,9 @@ TEST(SrtpKeyDerivation, Rfc3711AppendixB3) {
 TEST(SrtpIndexEstimate, RocFollowsWrapsAndRetransmissions) {
   using detail::estimateIndex;
   EXPECT_EQ(estimateIndex(0, 0), 0U);
-  EXPECT_EQ(estimateIndex(0, 65000), 65000U);        // a high first SEQ stays in ROC 0
+  EXPECT_EQ(estimateIndex(0, 65000), 65000U);  // a high first SEQ stays in ROC 0
   EXPECT_EQ(estimateIndex(100, 65000), 65000U);
-  EXPECT_EQ(estimateIndex(65535, 0), 65536U);         // wrap: ROC 1
+  EXPECT_EQ(estimateIndex(65535, 0), 65536U);          // wrap: ROC 1
   EXPECT_EQ(estimateIndex(65536 + 3, 65534), 65534U);  // retransmission from before the wrap: ROC 0
   EXPECT_EQ(estimateIndex(65536 + 3, 3), 65536U + 3);  // same packet again
   EXPECT_EQ(estimateIndex(65536 + 40000, 5), 2 * 65536U + 5);

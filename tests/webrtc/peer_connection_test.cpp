@@ -109,7 +109,8 @@ class PeerPair : public ::testing::Test {
 Bytes rtpPacket(std::uint16_t seq, std::uint8_t fill) {
   Bytes out;
   Bytes payload(100, fill);
-  rtp::write({.marker = true, .payloadType = 96, .sequenceNumber = seq, .timestamp = 1234, .ssrc = 42}, {}, payload, out);
+  rtp::write({.marker = true, .payloadType = 96, .sequenceNumber = seq, .timestamp = 1234, .ssrc = 42}, {}, payload,
+             out);
   return out;
 }
 

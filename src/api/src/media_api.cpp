@@ -35,38 +35,39 @@ std::string resourcePath(const std::string& prefix, const std::string& stage, co
 
 void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<const MediaApiOptions> options,
                   const std::string& prefix, bool publish) {
-  router.add("POST", prefix + "/{stage}", [&engine, options, prefix, publish](http::Request& req, http::Responder done) {
-    const std::string stage = req.params["stage"];
-    if (!validStageId(stage)) {
-      done(errorResponse(Error("INVALID_STAGE", "stage id must be 1-64 characters of [A-Za-z0-9_.-]")));
-      return;
-    }
-    if (!contentTypeIs(req, "application/sdp")) {
-      done(errorResponse(Error("UNSUPPORTED_MEDIA_TYPE", "the offer must be sent as application/sdp")));
-      return;
-    }
-    if (req.body.empty()) {
-      done(errorResponse(Error("SDP_MALFORMED", "empty offer")));
-      return;
-    }
-    auto complete = [done, options, prefix, stage](Result<sfu::CreatedSession> r) {
-      if (!r) {
-        done(errorResponse(r.error()));
-        return;
-      }
-      http::Response resp = http::Response::text(201, r->answerSdp, "application/sdp");
-      resp.headers.emplace("Location", resourcePath(prefix, stage, r->sessionId));
-      resp.headers.emplace("ETag", r->etag);
-      resp.headers.emplace("Accept-Patch", "application/trickle-ice-sdpfrag");
-      for (const auto& s : options->iceServers) resp.headers.emplace("Link", linkHeader(s));
-      done(std::move(resp));
-    };
-    if (publish) {
-      engine.publish(stage, std::move(req.body), std::move(complete));
-    } else {
-      engine.subscribe(stage, std::move(req.body), std::move(complete));
-    }
-  });
+  router.add("POST", prefix + "/{stage}",
+             [&engine, options, prefix, publish](http::Request& req, http::Responder done) {
+               const std::string stage = req.params["stage"];
+               if (!validStageId(stage)) {
+                 done(errorResponse(Error("INVALID_STAGE", "stage id must be 1-64 characters of [A-Za-z0-9_.-]")));
+                 return;
+               }
+               if (!contentTypeIs(req, "application/sdp")) {
+                 done(errorResponse(Error("UNSUPPORTED_MEDIA_TYPE", "the offer must be sent as application/sdp")));
+                 return;
+               }
+               if (req.body.empty()) {
+                 done(errorResponse(Error("SDP_MALFORMED", "empty offer")));
+                 return;
+               }
+               auto complete = [done, options, prefix, stage](Result<sfu::CreatedSession> r) {
+                 if (!r) {
+                   done(errorResponse(r.error()));
+                   return;
+                 }
+                 http::Response resp = http::Response::text(201, r->answerSdp, "application/sdp");
+                 resp.headers.emplace("Location", resourcePath(prefix, stage, r->sessionId));
+                 resp.headers.emplace("ETag", r->etag);
+                 resp.headers.emplace("Accept-Patch", "application/trickle-ice-sdpfrag");
+                 for (const auto& s : options->iceServers) resp.headers.emplace("Link", linkHeader(s));
+                 done(std::move(resp));
+               };
+               if (publish) {
+                 engine.publish(stage, std::move(req.body), std::move(complete));
+               } else {
+                 engine.subscribe(stage, std::move(req.body), std::move(complete));
+               }
+             });
 
   router.add("PATCH", prefix + "/{stage}/{session}", [&engine](http::Request& req, http::Responder done) {
     if (!contentTypeIs(req, "application/trickle-ice-sdpfrag")) {
@@ -74,20 +75,20 @@ void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<
       return;
     }
     const std::string ifMatch = req.header("If-Match").value_or("");
-    engine.patch(req.params["stage"], req.params["session"], ifMatch, std::move(req.body),
-                 [done](Result<sfu::PatchResult> r) {
-                   if (!r) {
-                     done(errorResponse(r.error()));
-                     return;
-                   }
-                   if (r->answerFragment.empty()) {
-                     done(http::Response{204, {}, ""});
-                     return;
-                   }
-                   http::Response resp = http::Response::text(200, r->answerFragment, "application/trickle-ice-sdpfrag");
-                   resp.headers.emplace("ETag", r->etag);
-                   done(std::move(resp));
-                 });
+    engine.patch(
+        req.params["stage"], req.params["session"], ifMatch, std::move(req.body), [done](Result<sfu::PatchResult> r) {
+          if (!r) {
+            done(errorResponse(r.error()));
+            return;
+          }
+          if (r->answerFragment.empty()) {
+            done(http::Response{204, {}, ""});
+            return;
+          }
+          http::Response resp = http::Response::text(200, r->answerFragment, "application/trickle-ice-sdpfrag");
+          resp.headers.emplace("ETag", r->etag);
+          done(std::move(resp));
+        });
   });
 
   router.add("DELETE", prefix + "/{stage}/{session}", [&engine](http::Request& req, http::Responder done) {

@@ -36,8 +36,7 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     counter("stagecast_unrouted_datagrams_total", "Datagrams that matched no session.", s.total.unroutedDatagrams);
     counter("stagecast_sessions_ended_total", "Sessions that ended by failure, timeout or replacement.",
             s.total.sessionsEnded);
-    counter("stagecast_udp_datagrams_received_total", "Datagrams read from the media sockets.",
-            s.datagramsReceived);
+    counter("stagecast_udp_datagrams_received_total", "Datagrams read from the media sockets.", s.datagramsReceived);
     counter("stagecast_udp_datagrams_sent_total", "Datagrams written to the media sockets.", s.datagramsSent);
     counter("stagecast_udp_send_errors_total", "Datagrams the kernel refused (buffer full).", s.sendErrors);
     done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));

@@ -14,9 +14,15 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
   ss << in.rdbuf();
   auto j = nlohmann::json::parse(ss.str(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error("CONFIG_INVALID", path + ": not a JSON object");
-  static const std::set<std::string> kKeys = {"http",      "udp",      "workers",
-                                              "announcedAddresses", "iceServers", "logLevel",
-                                              "publisherMaxBitrate", "maxBodyBytes", "consentTimeoutSeconds"};
+  static const std::set<std::string> kKeys = {"http",
+                                              "udp",
+                                              "workers",
+                                              "announcedAddresses",
+                                              "iceServers",
+                                              "logLevel",
+                                              "publisherMaxBitrate",
+                                              "maxBodyBytes",
+                                              "consentTimeoutSeconds"};
   for (const auto& [k, v] : j.items()) {
     if (!kKeys.count(k)) return Error("CONFIG_INVALID", path + ": unknown key '" + k + "'");
   }
@@ -24,7 +30,8 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
     if (j.contains("http")) config.http = j["http"].get<std::string>();
     if (j.contains("udp")) config.udp = j["udp"].get<std::string>();
     if (j.contains("workers")) config.workers = j["workers"].get<std::size_t>();
-    if (j.contains("announcedAddresses")) config.announcedAddresses = j["announcedAddresses"].get<std::vector<std::string>>();
+    if (j.contains("announcedAddresses"))
+      config.announcedAddresses = j["announcedAddresses"].get<std::vector<std::string>>();
     if (j.contains("logLevel")) config.logLevel = j["logLevel"].get<std::string>();
     if (j.contains("publisherMaxBitrate")) config.publisherMaxBitrate = j["publisherMaxBitrate"].get<std::uint64_t>();
     if (j.contains("maxBodyBytes")) config.maxBodyBytes = j["maxBodyBytes"].get<std::size_t>();

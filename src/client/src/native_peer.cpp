@@ -222,7 +222,8 @@ void NativePeer::onDatagram(std::size_t size, const Endpoint& from) {
       return;
     }
   }
-  if (options_.countOnly && peer_->connected() && d.size() >= 12 && rtp::looksLikeRtpOrRtcp(d) && !rtp::looksLikeRtcp(d)) {
+  if (options_.countOnly && peer_->connected() && d.size() >= 12 && rtp::looksLikeRtpOrRtcp(d) &&
+      !rtp::looksLikeRtcp(d)) {
     auto header = rtp::parse(d);
     Track* t = header ? trackFor(header->payloadType) : nullptr;
     if (t != nullptr) {

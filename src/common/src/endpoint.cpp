@@ -72,8 +72,8 @@ std::size_t EndpointHash::operator()(const Endpoint& e) const noexcept {
   std::uint64_t b = 0;
   std::memcpy(&a, e.addr.data(), 8);
   std::memcpy(&b, e.addr.data() + 8, 8);
-  std::uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) ^ (std::uint64_t{e.port} << 1) ^
-                    (e.v6 ? 1U : 0U);
+  std::uint64_t h =
+      a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) ^ (std::uint64_t{e.port} << 1) ^ (e.v6 ? 1U : 0U);
   h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ULL;
   h ^= h >> 32;

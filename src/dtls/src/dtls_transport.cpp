@@ -102,7 +102,7 @@ struct DtlsTransport::Impl {
   std::string remoteAlgorithm;
   std::string remoteFingerprint;
   bool fingerprintRejected = false;  // set by the verify callback
-  bool handshakeDone = false;  // OpenSSL finished; the fingerprint may still be pending
+  bool handshakeDone = false;        // OpenSSL finished; the fingerprint may still be pending
   std::optional<TimePoint> deadline;
   Bytes readBuffer = Bytes(kMaxPlaintext);
 

@@ -1,9 +1,9 @@
 #include "stagecast/engine/engine.hpp"
 
 #include <ifaddrs.h>
-#include <sys/uio.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -420,12 +420,14 @@ void Engine::subscribe(const std::string& stageId, std::string offer,
 
 void Engine::remove(const std::string& stageId, const std::string& sessionId, std::function<void(Status)> done) {
   auto& w = impl_->workerForStage(stageId, false);
-  asio::post(w.io, [&w, stageId, sessionId, done = std::move(done)] { done(w.shard->remove(stageId, sessionId));
-    w.flush(); });
+  asio::post(w.io, [&w, stageId, sessionId, done = std::move(done)] {
+    done(w.shard->remove(stageId, sessionId));
+    w.flush();
+  });
 }
 
-void Engine::patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch,
-                   std::string fragment, std::function<void(Result<sfu::PatchResult>)> done) {
+void Engine::patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch, std::string fragment,
+                   std::function<void(Result<sfu::PatchResult>)> done) {
   auto& w = impl_->workerForStage(stageId, false);
   asio::post(w.io, [&w, stageId, sessionId, ifMatch = std::move(ifMatch), fragment = std::move(fragment),
                     done = std::move(done)] {

@@ -6,11 +6,16 @@ namespace stagecast::ice {
 
 const char* toString(IceState s) {
   switch (s) {
-    case IceState::New: return "new";
-    case IceState::Connected: return "connected";
-    case IceState::Completed: return "completed";
-    case IceState::Disconnected: return "disconnected";
-    case IceState::Failed: return "failed";
+    case IceState::New:
+      return "new";
+    case IceState::Connected:
+      return "connected";
+    case IceState::Completed:
+      return "completed";
+    case IceState::Disconnected:
+      return "disconnected";
+    case IceState::Failed:
+      return "failed";
   }
   return "unknown";
 }

@@ -277,9 +277,10 @@ Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions&
         // transport-cc feedback only makes sense with its header extension (draft-holmer-rmcat-transport-wide-cc
         // §4): without it the sender must fall back to REMB, so do not promise it.
         const bool extensionAccepted =
-            fb != "transport-cc" || std::find(options.headerExtensions.begin(), options.headerExtensions.end(),
-                                              "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01") !=
-                                        options.headerExtensions.end();
+            fb != "transport-cc" ||
+            std::find(options.headerExtensions.begin(), options.headerExtensions.end(),
+                      "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01") !=
+                options.headerExtensions.end();
         if (supportedFeedback(fb) && extensionAccepted &&
             std::find(ac.rtcpFeedback.begin(), ac.rtcpFeedback.end(), fb) == ac.rtcpFeedback.end()) {
           ac.rtcpFeedback.push_back(fb);

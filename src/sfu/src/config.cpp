@@ -11,7 +11,9 @@ std::vector<sdp::CodecCapability> SfuConfig::defaultVideoCodecs() {
   sdp::CodecCapability h264{.name = "H264", .clockRate = 90000};
   h264.h264Profiles = {"42e0", "4200", "4d00", "6400"};
   h264.h264PacketizationMode = 1;
-  return {{.name = "VP8", .clockRate = 90000}, h264, {.name = "VP9", .clockRate = 90000},
+  return {{.name = "VP8", .clockRate = 90000},
+          h264,
+          {.name = "VP9", .clockRate = 90000},
           {.name = "AV1", .clockRate = 90000}};
 }
 

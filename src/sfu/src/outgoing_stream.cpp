@@ -88,7 +88,8 @@ void OutgoingStream::write(const rtp::RtpPacket& packet, std::uint16_t sequence,
   // The publisher's header extensions are not forwarded (their ids belong to its negotiation); we add ours.
   std::array<rtp::HeaderExtension, 2> exts{};
   std::size_t extCount = 0;
-  if (params_.midExtensionId && !params_.mid.empty()) exts[extCount++] = {*params_.midExtensionId, asBytes(params_.mid)};
+  if (params_.midExtensionId && !params_.mid.empty())
+    exts[extCount++] = {*params_.midExtensionId, asBytes(params_.mid)};
   std::array<std::uint8_t, 3> absSendTime{};
   if (params_.absSendTimeExtensionId) {
     absSendTime = rtp::encodeAbsSendTime(

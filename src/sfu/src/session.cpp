@@ -207,9 +207,10 @@ void PublisherSession::onRtcpTimer(TimePoint now) {
     in.expectedPrior = expected;
     in.receivedPrior = in.received;
     const std::int64_t lostInterval = static_cast<std::int64_t>(expectedInterval) - receivedInterval;
-    b.fractionLost = (expectedInterval == 0 || lostInterval <= 0)
-                         ? 0
-                         : static_cast<std::uint8_t>(std::min<std::int64_t>(255, (lostInterval << 8) / expectedInterval));
+    b.fractionLost =
+        (expectedInterval == 0 || lostInterval <= 0)
+            ? 0
+            : static_cast<std::uint8_t>(std::min<std::int64_t>(255, (lostInterval << 8) / expectedInterval));
     b.highestSequence = extMax;
     b.jitter = static_cast<std::uint32_t>(in.jitter);
     if (in.lastSrAt) {

@@ -47,8 +47,8 @@ Status Shard::remove(const std::string& stageId, const std::string& sessionId) {
   return {};
 }
 
-Result<PatchResult> Shard::patch(const std::string& stageId, const std::string& sessionId,
-                                 const std::string& ifMatch, std::string_view fragment, TimePoint now) {
+Result<PatchResult> Shard::patch(const std::string& stageId, const std::string& sessionId, const std::string& ifMatch,
+                                 std::string_view fragment, TimePoint now) {
   Stage* stage = findStage(stageId);
   Session* session = stage != nullptr ? stage->find(sessionId) : nullptr;
   if (session == nullptr || session->ended()) return Error("SESSION_NOT_FOUND", "no such session");
@@ -56,8 +56,9 @@ Result<PatchResult> Shard::patch(const std::string& stageId, const std::string& 
   if (!frag) return frag.error();
   // RFC 9725 §4.3.2: ICE credentials other than the session's current ones mean an ICE restart; otherwise the
   // fragment carries trickled candidates, which an ICE-lite server does not need (the client's checks reach us).
-  const bool restart = frag->iceUfrag && frag->icePwd &&
-                       (*frag->iceUfrag != session->peer().remoteUfrag() || *frag->icePwd != session->peer().remotePwd());
+  const bool restart =
+      frag->iceUfrag && frag->icePwd &&
+      (*frag->iceUfrag != session->peer().remoteUfrag() || *frag->icePwd != session->peer().remotePwd());
   if (restart) {
     if (!ifMatch.empty() && ifMatch != "*" && ifMatch != session->etag()) {
       return Error("PRECONDITION_FAILED", "If-Match does not match the session's ETag");

@@ -48,7 +48,8 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
     // A keyframe starts a new group: a new viewer can start decoding here. A keyframe may span several packets
     // that each look like a start (H.264: STAP-A with SPS/PPS, then IDR slices); only the first packet of the
     // frame (a new timestamp) opens the group.
-    if (rtp::isKeyframeStart(videoCodec_, packet.payload) && !(gopValid_ && !gop_.empty() && packet.timestamp == gopTimestamp_)) {
+    if (rtp::isKeyframeStart(videoCodec_, packet.payload) &&
+        !(gopValid_ && !gop_.empty() && packet.timestamp == gopTimestamp_)) {
       ++keyframes_;
       gopTimestamp_ = packet.timestamp;
       gop_.clear();

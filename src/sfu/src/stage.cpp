@@ -26,7 +26,8 @@ sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
     auto params = c.fmtpParams();
     auto pli = params.count("profile-level-id") ? params["profile-level-id"] : std::string("42000a");
     cap.h264Profiles = {lower(pli.substr(0, 4))};
-    cap.h264PacketizationMode = params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
+    cap.h264PacketizationMode =
+        params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
   }
   return cap;
 }
@@ -88,7 +89,8 @@ Result<CreatedSession> Stage::create(const sdp::SessionDescription& offer, Sessi
     // Offer the viewer exactly what the live source carries; without a live source, anything we support.
     auto restrict = [this](const std::string& kind, const std::vector<sdp::CodecCapability>& all) {
       auto it = sources_.find(kind);
-      if (it != sources_.end() && it->second->codec()) return std::vector<sdp::CodecCapability>{capabilityFor(*it->second->codec())};
+      if (it != sources_.end() && it->second->codec())
+        return std::vector<sdp::CodecCapability>{capabilityFor(*it->second->codec())};
       return all;
     };
     opt.audioCodecs = restrict("audio", config_.audioCodecs);
@@ -166,7 +168,8 @@ std::uint64_t Stage::publisherBitrateLimit(TimePoint now) const {
   std::uint64_t limit = config_.publisherMaxBitrate;
   for (const auto& [id, s] : sessions_) {
     if (s->kind() != SessionKind::Subscriber || s->ended_) continue;
-    if (auto e = static_cast<const SubscriberSession&>(*s).estimatedBitrate(now)) limit = std::min(limit, std::max(*e, kFloor));
+    if (auto e = static_cast<const SubscriberSession&>(*s).estimatedBitrate(now))
+      limit = std::min(limit, std::max(*e, kFloor));
   }
   return limit;
 }
@@ -195,7 +198,8 @@ void Stage::destroy(const std::string& sessionId) {
     for (const auto& addr : s.peer_->ice().validatedAddresses()) routes_.removeRoute(addr, s);
   }
   if (s.kind() == SessionKind::Subscriber) {
-    for (const auto& os : static_cast<const SubscriberSession&>(s).streams()) retiredRetransmitted_ += os->retransmitted();
+    for (const auto& os : static_cast<const SubscriberSession&>(s).streams())
+      retiredRetransmitted_ += os->retransmitted();
   }
   for (const auto& u : s.ufrags_) routes_.removeUfrag(u);
   if (publisherId_ == sessionId) publisherId_.clear();
@@ -263,7 +267,8 @@ StageStats Stage::stats() const {
       ++st.publishers;
     } else {
       ++st.subscribers;
-      for (const auto& os : static_cast<const SubscriberSession&>(*s).streams()) st.retransmitted += os->retransmitted();
+      for (const auto& os : static_cast<const SubscriberSession&>(*s).streams())
+        st.retransmitted += os->retransmitted();
     }
     if (s->peer_) {
       const auto& ps = s->peer_->stats();

@@ -8,7 +8,8 @@ std::int64_t TwccRecorder::unwrap(std::uint16_t sequence) {
     return sequence;
   }
   // Choose the extended value closest to the last one (RFC 3550 Appendix A.1 style unwrapping).
-  const auto diff = static_cast<std::int16_t>(static_cast<std::uint16_t>(sequence - static_cast<std::uint16_t>(*lastExtended_)));
+  const auto diff =
+      static_cast<std::int16_t>(static_cast<std::uint16_t>(sequence - static_cast<std::uint16_t>(*lastExtended_)));
   const std::int64_t ext = *lastExtended_ + diff;
   if (ext > *lastExtended_) lastExtended_ = ext;
   return ext;
@@ -27,7 +28,8 @@ std::optional<rtcp::TransportCc> TwccRecorder::buildFeedback(std::uint32_t sende
   if (arrivals_.empty()) return std::nullopt;
   std::int64_t base = nextBase_ ? std::max(*nextBase_, arrivals_.begin()->first) : arrivals_.begin()->first;
   if (nextBase_ && base - *nextBase_ < 64) base = *nextBase_;  // report a short run of leading losses too
-  const std::int64_t last = std::min(arrivals_.rbegin()->first, base + static_cast<std::int64_t>(kMaxPacketsPerFeedback) - 1);
+  const std::int64_t last =
+      std::min(arrivals_.rbegin()->first, base + static_cast<std::int64_t>(kMaxPacketsPerFeedback) - 1);
 
   rtcp::TransportCc fb;
   fb.senderSsrc = senderSsrc;

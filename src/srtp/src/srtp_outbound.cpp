@@ -24,18 +24,18 @@ constexpr std::uint8_t kLabelRtcpEncryption = 0x03;
 constexpr std::uint8_t kLabelRtcpAuth = 0x04;
 constexpr std::uint8_t kLabelRtcpSalt = 0x05;
 
-constexpr std::size_t kMasterKeyLength = 16;   // AES-128
-constexpr std::size_t kCmSaltLength = 14;      // RFC 3711 §8.2: 112-bit master / session salt
-constexpr std::size_t kGcmSaltLength = 12;     // RFC 7714 §11 / §12: 96-bit master / session salt
-constexpr std::size_t kAuthKeyLength = 20;     // RFC 3711 §5.2: n_a = 160 for HMAC-SHA1
-constexpr std::size_t kCmTagLength = 10;       // RFC 3711 §5.2: n_tag = 80
-constexpr std::size_t kGcmTagLength = 16;      // RFC 7714 §14.2: AEAD_AES_128_GCM, 16-octet tag
-constexpr std::size_t kSrtcpIndexLength = 4;   // RFC 3711 §3.4: E (1 bit) || SRTCP index (31 bits)
+constexpr std::size_t kMasterKeyLength = 16;  // AES-128
+constexpr std::size_t kCmSaltLength = 14;     // RFC 3711 §8.2: 112-bit master / session salt
+constexpr std::size_t kGcmSaltLength = 12;    // RFC 7714 §11 / §12: 96-bit master / session salt
+constexpr std::size_t kAuthKeyLength = 20;    // RFC 3711 §5.2: n_a = 160 for HMAC-SHA1
+constexpr std::size_t kCmTagLength = 10;      // RFC 3711 §5.2: n_tag = 80
+constexpr std::size_t kGcmTagLength = 16;     // RFC 7714 §14.2: AEAD_AES_128_GCM, 16-octet tag
+constexpr std::size_t kSrtcpIndexLength = 4;  // RFC 3711 §3.4: E (1 bit) || SRTCP index (31 bits)
 constexpr std::uint32_t kMaxSrtcpIndex = 0x7fffffff;
 constexpr std::uint32_t kEBit = 0x80000000;
 
-constexpr std::size_t kMinRtpSize = 12;   // RFC 3550 §5.1 fixed header
-constexpr std::size_t kMinRtcpSize = 8;   // RFC 3711 §3.4: first 8 octets stay in the clear
+constexpr std::size_t kMinRtpSize = 12;  // RFC 3550 §5.1 fixed header
+constexpr std::size_t kMinRtcpSize = 8;  // RFC 3711 §3.4: first 8 octets stay in the clear
 // RFC 3711 §4.1.1: at most 2^16 keystream blocks per packet (16-bit block counter); GCM (RFC 7714 §8.1) is
 // bounded the same way in practice. Larger packets cannot occur on UDP anyway.
 constexpr std::size_t kMaxEncryptedLength = std::size_t{1} << 20;
@@ -127,11 +127,9 @@ Result<std::unique_ptr<OutboundProtector>> OutboundProtector::create(Profile pro
   std::array<std::uint8_t, kCmSaltLength> masterSalt{};
   std::copy(keySalt.begin() + kMasterKeyLength, keySalt.end(), masterSalt.begin());
   const BytesView masterKey = keySalt.first(kMasterKeyLength);
-  Status st = out->initTransform(out->rtp_, masterKey, masterSalt, kLabelRtpEncryption, kLabelRtpAuth,
-                                 kLabelRtpSalt);
+  Status st = out->initTransform(out->rtp_, masterKey, masterSalt, kLabelRtpEncryption, kLabelRtpAuth, kLabelRtpSalt);
   if (st.ok()) {
-    st = out->initTransform(out->rtcp_, masterKey, masterSalt, kLabelRtcpEncryption, kLabelRtcpAuth,
-                            kLabelRtcpSalt);
+    st = out->initTransform(out->rtcp_, masterKey, masterSalt, kLabelRtcpEncryption, kLabelRtcpAuth, kLabelRtcpSalt);
   }
   OPENSSL_cleanse(masterSalt.data(), masterSalt.size());
   if (!st.ok()) return st.error();
@@ -164,8 +162,8 @@ Status OutboundProtector::initTransform(Transform& t, BytesView masterKey, Bytes
     OPENSSL_cleanse(opad.data(), opad.size());
   }
   t.cipher.reset(EVP_CIPHER_CTX_new());
-  ok = ok && t.cipher && EVP_EncryptInit_ex(t.cipher.get(), gcm ? gcm_.get() : ctr_.get(), nullptr, encKey.data(),
-                                            nullptr) == 1;
+  ok = ok && t.cipher &&
+       EVP_EncryptInit_ex(t.cipher.get(), gcm ? gcm_.get() : ctr_.get(), nullptr, encKey.data(), nullptr) == 1;
   // RFC 7714 §8.1: 96-bit IV (OpenSSL's GCM default, set explicitly anyway).
   if (ok && gcm) ok = EVP_CIPHER_CTX_ctrl(t.cipher.get(), EVP_CTRL_AEAD_SET_IVLEN, 12, nullptr) == 1;
   OPENSSL_cleanse(encKey.data(), encKey.size());
@@ -221,8 +219,7 @@ bool OutboundProtector::aesGcm(const Transform& t, const std::array<std::uint8_t
          EVP_EncryptUpdate(c, nullptr, &outLen, aad1.data(), static_cast<int>(aad1.size())) == 1 &&
          (aad2.empty() || EVP_EncryptUpdate(c, nullptr, &outLen, aad2.data(), static_cast<int>(aad2.size())) == 1) &&
          (len == 0 || EVP_EncryptUpdate(c, data, &outLen, data, static_cast<int>(len)) == 1) &&
-         EVP_EncryptFinal_ex(c, data + len, &outLen) == 1 &&
-         EVP_CIPHER_CTX_get_params(c, tagParam) == 1;
+         EVP_EncryptFinal_ex(c, data + len, &outLen) == 1 && EVP_CIPHER_CTX_get_params(c, tagParam) == 1;
 }
 
 Status OutboundProtector::protectRtp(Bytes& packet) {

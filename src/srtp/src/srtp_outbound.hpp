@@ -59,10 +59,10 @@ class OutboundProtector {
 
   // One keyed transform: SRTP and SRTCP each have their own session keys (RFC 3711 §4.3.2 labels).
   struct Transform {
-    CipherCtxPtr cipher;                     // AES-128-CTR or AES-128-GCM, key set once
-    std::array<std::uint8_t, 14> salt{};     // session salt: 14 bytes (AES-CM) or 12 (GCM)
-    SHA_CTX innerPad{};                      // HMAC-SHA1 (RFC 2104) state after (K XOR ipad), AES-CM only
-    SHA_CTX outerPad{};                      // state after (K XOR opad)
+    CipherCtxPtr cipher;                  // AES-128-CTR or AES-128-GCM, key set once
+    std::array<std::uint8_t, 14> salt{};  // session salt: 14 bytes (AES-CM) or 12 (GCM)
+    SHA_CTX innerPad{};                   // HMAC-SHA1 (RFC 2104) state after (K XOR ipad), AES-CM only
+    SHA_CTX outerPad{};                   // state after (K XOR opad)
   };
 
   // Per-SSRC sender state (RFC 3711 §3.2.1 cryptographic context, one per SSRC).

@@ -59,7 +59,7 @@ void ensureInitialized() {
 }
 
 struct SrtpSession::Impl {
-  SrtpPtr session;                                   // libsrtp2: inbound, or outbound for the reference path
+  SrtpPtr session;                                      // libsrtp2: inbound, or outbound for the reference path
   std::unique_ptr<detail::OutboundProtector> outbound;  // OpenSSL EVP outbound protection
 };
 

@@ -8,21 +8,20 @@
 namespace stagecast::webrtc {
 
 PeerConnection::PeerConnection(PeerConfig config, PeerListener& listener, TimePoint now)
-    : config_(std::move(config)),
-      listener_(listener),
-      now_(now) {
+    : config_(std::move(config)), listener_(listener), now_(now) {
   auto& iceListener = static_cast<ice::IceListener&>(*this);
   if (config_.iceControlling) {
     ice_ = std::make_unique<ice::IceClientAgent>(config_.localUfrag, config_.localPwd, config_.remoteUfrag,
                                                  config_.remotePwd, config_.remoteCandidate, iceListener,
                                                  config_.iceClient, now);
   } else {
-    auto lite = std::make_unique<ice::IceLiteAgent>(config_.localUfrag, config_.localPwd, iceListener, config_.ice, now);
+    auto lite =
+        std::make_unique<ice::IceLiteAgent>(config_.localUfrag, config_.localPwd, iceListener, config_.ice, now);
     lite->setRemoteCredentials(config_.remoteUfrag, config_.remotePwd);
     ice_ = std::move(lite);
   }
   dtls_ = std::make_unique<dtls::DtlsTransport>(config_.certificate, config_.dtlsRole,
-                                               static_cast<dtls::DtlsListener&>(*this));
+                                                static_cast<dtls::DtlsListener&>(*this));
   dtls_->setRemoteFingerprint(config_.remoteFingerprintAlgorithm, config_.remoteFingerprint);
   scratch_.reserve(1500 + srtp::kMaxTrailer);
 }

@@ -6,7 +6,7 @@
 namespace stagecast::app {
 
 struct Asset {
-  std::string_view path;         // "/index.html"
+  std::string_view path;  // "/index.html"
   std::string_view contentType;
   std::string_view body;
 };

@@ -11,7 +11,7 @@ namespace stagecast::app {
 struct ServerConfig {
   std::string http = "127.0.0.1:8080";
   std::string udp = "0.0.0.0:8443";  // all interfaces: browsers ignore loopback ICE candidates
-  std::size_t workers = 0;  // 0: one per core
+  std::size_t workers = 0;           // 0: one per core
   std::vector<std::string> announcedAddresses;
   std::vector<api::IceServerLink> iceServers;
   std::string logLevel = "info";

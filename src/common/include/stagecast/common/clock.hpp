@@ -7,9 +7,9 @@ namespace stagecast {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Duration = Clock::duration;
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using std::chrono::microseconds;
 
 // Source of the current time for objects that own a loop; tests substitute ManualClock.
 class TimeSource {

@@ -33,8 +33,8 @@ class DtlsListener {
   virtual ~DtlsListener() = default;
   virtual void onDtlsSend(BytesView datagram) = 0;
   virtual void onDtlsConnected(const SrtpKeyMaterial& keys) = 0;
-  virtual void onDtlsFailed(const Error& error) = 0;   // handshake or fingerprint failure, alert received
-  virtual void onDtlsClosed() = 0;                     // close_notify received
+  virtual void onDtlsFailed(const Error& error) = 0;       // handshake or fingerprint failure, alert received
+  virtual void onDtlsClosed() = 0;                         // close_notify received
   virtual void onDtlsApplicationData(BytesView data) = 0;  // SCTP for data channels
 };
 

@@ -18,9 +18,9 @@
 namespace stagecast::engine {
 
 struct EngineConfig {
-  Endpoint udp;                 // address and port of the media socket (port 0: ephemeral)
-  std::size_t workers = 0;      // 0: one per core
-  sfu::SfuConfig sfu;           // candidates are filled by the engine when empty
+  Endpoint udp;                                 // address and port of the media socket (port 0: ephemeral)
+  std::size_t workers = 0;                      // 0: one per core
+  sfu::SfuConfig sfu;                           // candidates are filled by the engine when empty
   std::vector<std::string> announcedAddresses;  // public addresses put into candidates (NAT)
   Duration tickInterval = milliseconds(10);
   std::size_t socketBufferBytes = 4 * 1024 * 1024;
@@ -54,8 +54,7 @@ class Engine {
 
   // Completion callbacks run on the stage's worker thread.
   void publish(const std::string& stageId, std::string offer, std::function<void(Result<sfu::CreatedSession>)> done);
-  void subscribe(const std::string& stageId, std::string offer,
-                 std::function<void(Result<sfu::CreatedSession>)> done);
+  void subscribe(const std::string& stageId, std::string offer, std::function<void(Result<sfu::CreatedSession>)> done);
   void remove(const std::string& stageId, const std::string& sessionId, std::function<void(Status)> done);
   void patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch, std::string fragment,
              std::function<void(Result<sfu::PatchResult>)> done);

@@ -25,8 +25,8 @@ struct CaseInsensitiveLess {
 using Headers = std::multimap<std::string, std::string, CaseInsensitiveLess>;
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // decoded path without query, e.g. "/whip/main"
+  std::string method;                        // "GET", "POST", ...
+  std::string path;                          // decoded path without query, e.g. "/whip/main"
   std::map<std::string, std::string> query;  // decoded query parameters
   Headers headers;
   std::string body;
@@ -72,10 +72,10 @@ class Router {
 };
 
 struct ServerOptions {
-  std::size_t maxBodyBytes = 256 * 1024;    // larger → 413 {"error":{"code":"BODY_TOO_LARGE"}}
-  std::size_t maxHeaderBytes = 16 * 1024;   // larger → 431
-  std::chrono::seconds idleTimeout{60};     // keep-alive idle connections are closed after this
-  std::size_t maxConnections = 10000;       // beyond: new connections are closed at once
+  std::size_t maxBodyBytes = 256 * 1024;   // larger → 413 {"error":{"code":"BODY_TOO_LARGE"}}
+  std::size_t maxHeaderBytes = 16 * 1024;  // larger → 431
+  std::chrono::seconds idleTimeout{60};    // keep-alive idle connections are closed after this
+  std::size_t maxConnections = 10000;      // beyond: new connections are closed at once
   // CORS (Fetch standard): Access-Control-Allow-Origin for every response; OPTIONS preflight answered with
   // 204, Allow-Methods from the router, Allow-Headers echoing the request, Expose-Headers below.
   std::string corsAllowOrigin = "*";

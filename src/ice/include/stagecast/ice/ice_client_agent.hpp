@@ -11,9 +11,9 @@
 namespace stagecast::ice {
 
 struct IceClientConfig {
-  Duration initialRto = milliseconds(50);     // first check retransmission (RFC 8489 §6.2.1 allows 500 ms)
+  Duration initialRto = milliseconds(50);  // first check retransmission (RFC 8489 §6.2.1 allows 500 ms)
   Duration maxRto = milliseconds(1600);
-  Duration consentInterval = seconds(5);      // RFC 7675 §5.1: randomised around 5 s
+  Duration consentInterval = seconds(5);  // RFC 7675 §5.1: randomised around 5 s
   Duration consentTimeout = seconds(30);
   Duration connectTimeout = seconds(20);
 };

@@ -17,17 +17,17 @@ constexpr std::uint8_t kReceiverReport = 201;
 constexpr std::uint8_t kSdes = 202;
 constexpr std::uint8_t kBye = 203;
 constexpr std::uint8_t kApp = 204;
-constexpr std::uint8_t kRtpFeedback = 205;       // RFC 4585 §6.1 RTPFB
-constexpr std::uint8_t kPayloadFeedback = 206;   // RFC 4585 §6.1 PSFB
+constexpr std::uint8_t kRtpFeedback = 205;      // RFC 4585 §6.1 RTPFB
+constexpr std::uint8_t kPayloadFeedback = 206;  // RFC 4585 §6.1 PSFB
 }  // namespace pt
 
 struct CommonHeader {
-  std::uint8_t count = 0;        // RC / SC / FMT (5 bits)
+  std::uint8_t count = 0;  // RC / SC / FMT (5 bits)
   std::uint8_t packetType = 0;
   bool padding = false;
-  std::size_t lengthBytes = 0;   // whole packet size including this header
-  BytesView body;                // bytes after the 4-byte header, padding removed
-  BytesView whole;               // the whole packet
+  std::size_t lengthBytes = 0;  // whole packet size including this header
+  BytesView body;               // bytes after the 4-byte header, padding removed
+  BytesView whole;              // the whole packet
 };
 
 // Splits a compound RTCP packet into its packets. Fails when a length runs past the buffer or the version is

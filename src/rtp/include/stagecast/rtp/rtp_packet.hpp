@@ -57,9 +57,7 @@ std::size_t write(const RtpHeaderFields& fields, std::span<const HeaderExtension
                   Bytes& out);
 
 // Sequence-number arithmetic (RFC 3550 Appendix A.1).
-inline bool seqNewer(std::uint16_t a, std::uint16_t b) {
-  return a != b && static_cast<std::uint16_t>(a - b) < 0x8000;
-}
+inline bool seqNewer(std::uint16_t a, std::uint16_t b) { return a != b && static_cast<std::uint16_t>(a - b) < 0x8000; }
 
 // Extension URIs we understand (RFC 8285 negotiation lives in the SDP layer).
 namespace ext {

@@ -12,7 +12,7 @@ namespace stagecast::sdp {
 
 // What the server can receive or send.
 struct CodecCapability {
-  std::string name;          // "VP8", "H264", "VP9", "AV1", "opus"
+  std::string name;  // "VP8", "H264", "VP9", "AV1", "opus"
   std::uint32_t clockRate = 0;
   std::uint8_t channels = 0;
   // H.264 only: profile_idc/profile_iop pairs accepted (the level is negotiated down, RFC 6184 §8.2.2) and
@@ -59,12 +59,12 @@ struct AnswerOptions {
 struct NegotiatedMedia {
   std::string mid;
   std::string kind;
-  bool accepted = false;             // false: rejected (port 0)
+  bool accepted = false;  // false: rejected (port 0)
   Direction localDirection = Direction::Inactive;
-  std::optional<Codec> codec;        // the chosen codec with the offerer's payload type
+  std::optional<Codec> codec;  // the chosen codec with the offerer's payload type
   std::optional<std::uint8_t> rtxPayloadType;
-  std::vector<ExtMap> extmaps;       // accepted extensions with the offerer's ids
-  std::vector<std::uint32_t> remoteSsrcs;     // from a=ssrc (media SSRC first when an FID group exists)
+  std::vector<ExtMap> extmaps;             // accepted extensions with the offerer's ids
+  std::vector<std::uint32_t> remoteSsrcs;  // from a=ssrc (media SSRC first when an FID group exists)
   std::optional<std::uint32_t> remoteRtxSsrc;
   std::vector<std::string> remoteRids;
   bool nack = false;

@@ -27,10 +27,10 @@ struct Fingerprint {
 
 struct Codec {
   std::uint8_t payloadType = 0;
-  std::string name;            // as written, e.g. "VP8", "H264", "opus", "rtx"
+  std::string name;  // as written, e.g. "VP8", "H264", "opus", "rtx"
   std::uint32_t clockRate = 0;
-  std::uint8_t channels = 0;   // 0 = not given (video); audio "opus/48000/2" gives 2
-  std::string fmtp;            // raw a=fmtp parameter string, e.g. "level-asymmetry-allowed=1;..."
+  std::uint8_t channels = 0;              // 0 = not given (video); audio "opus/48000/2" gives 2
+  std::string fmtp;                       // raw a=fmtp parameter string, e.g. "level-asymmetry-allowed=1;..."
   std::vector<std::string> rtcpFeedback;  // "nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"
 
   // fmtp as key=value pairs (keys lowercased).
@@ -70,14 +70,14 @@ struct Candidate {
   std::uint32_t component = 1;
   std::string transport;  // "udp" / "tcp" (lowercase)
   std::uint32_t priority = 0;
-  std::string address;    // IP or mDNS name
+  std::string address;  // IP or mDNS name
   std::uint16_t port = 0;
-  std::string type;       // "host", "srflx", "prflx", "relay"
-  std::string tcpType;    // for tcp candidates
+  std::string type;                               // "host", "srflx", "prflx", "relay"
+  std::string tcpType;                            // for tcp candidates
   std::map<std::string, std::string> extensions;  // generation, ufrag, network-id, ...
 
   static Result<Candidate> parse(std::string_view value);  // value after "candidate:" (prefix tolerated)
-  [[nodiscard]] std::string toString() const;               // "candidate:<foundation> ..." (without "a=")
+  [[nodiscard]] std::string toString() const;              // "candidate:<foundation> ..." (without "a=")
 
   bool operator==(const Candidate&) const = default;
 };
@@ -91,10 +91,10 @@ struct Rid {
 };
 
 struct MediaSection {
-  std::string kind;   // "audio", "video", "application"
+  std::string kind;  // "audio", "video", "application"
   std::uint16_t port = 9;
   std::string protocol = "UDP/TLS/RTP/SAVPF";
-  std::vector<std::string> formats;  // as listed on the m= line (payload types or "webrtc-datachannel")
+  std::vector<std::string> formats;           // as listed on the m= line (payload types or "webrtc-datachannel")
   std::string connection = "IN IP4 0.0.0.0";  // c= value
 
   std::string mid;

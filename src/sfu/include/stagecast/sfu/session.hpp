@@ -57,7 +57,7 @@ class Session : public webrtc::PeerListener {
   std::unique_ptr<webrtc::PeerConnection> peer_;
   bool ended_ = false;
   TimePoint createdAt_{};
-  std::uint32_t rtcpSsrc_;  // our SSRC as sender of feedback
+  std::uint32_t rtcpSsrc_;           // our SSRC as sender of feedback
   std::vector<std::string> ufrags_;  // local ICE ufrags routed to this session (more than one after a restart)
 
   friend class Stage;

@@ -92,8 +92,7 @@ bool verifyMessageIntegrity(BytesView datagram, const Message& msg, BytesView ke
 // Verifies MESSAGE-INTEGRITY-SHA256 (RFC 8489 §14.6).
 bool verifyMessageIntegritySha256(BytesView datagram, const Message& msg, BytesView key);
 // MD5(username ":" realm ":" password) (RFC 8489 §9.2.2).
-std::array<std::uint8_t, 16> longTermKey(std::string_view username, std::string_view realm,
-                                         std::string_view password);
+std::array<std::uint8_t, 16> longTermKey(std::string_view username, std::string_view realm, std::string_view password);
 
 struct SerializeOptions {
   std::optional<Bytes> integrityKey;  // adds MESSAGE-INTEGRITY when set
