@@ -142,6 +142,40 @@ TEST_F(WhipResource, TrickleThenIceRestartWithPreconditions) {
   EXPECT_EQ(wrongType->status, 415);
 }
 
+TEST_F(WhipResource, ViewerGetsThePendingPublishersCodec) {
+  // The publisher's session exists but has not connected yet: a viewer must still be held to its codec (H.264).
+  ASSERT_EQ(http_->post("/whip/s5", publisherOffer().sdp, "application/sdp")->status, 201);
+  OfferOptions vp8;
+  vp8.role = Role::Viewer;
+  vp8.videoCodec = VideoCodecKind::VP8;
+  vp8.iceUfrag = crypto::randomIceString(8);
+  vp8.icePwd = crypto::randomIceString(24);
+  vp8.fingerprint = clientCertificate()->fingerprintSha256();
+  // Audio (Opus) is common, so the session is created, but its video section is rejected (port 0, RFC 3264 §6).
+  auto partial = http_->post("/whep/s5", buildOfferSdp(vp8), "application/sdp");
+  ASSERT_TRUE(partial.ok());
+  ASSERT_EQ(partial->status, 201) << partial->body;
+  auto a1 = sdp::parse(partial->body);
+  ASSERT_TRUE(a1.ok());
+  EXPECT_EQ(a1->media.at(1).port, 0) << partial->body;
+  OfferOptions h264 = vp8;
+  h264.videoCodec = VideoCodecKind::H264;
+  auto ok = http_->post("/whep/s5", buildOfferSdp(h264), "application/sdp");
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->status, 201) << ok->body;
+  auto a2 = sdp::parse(ok->body);
+  ASSERT_TRUE(a2.ok());
+  ASSERT_NE(a2->media.at(1).port, 0);
+  ASSERT_FALSE(a2->media[1].codecs.empty());
+  EXPECT_EQ(a2->media[1].codecs.front().name, "H264");
+  // Video only and VP8 only: nothing in common at all.
+  vp8.audio = false;
+  auto refused = http_->post("/whep/s5", buildOfferSdp(vp8), "application/sdp");
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 406);
+  EXPECT_EQ(refused->errorCode(), "NO_COMMON_CODEC");
+}
+
 TEST_F(WhipResource, UnknownRoutesAndMethodsAreJsonErrors) {
   auto r = http_->get("/nope");
   ASSERT_TRUE(r.ok());

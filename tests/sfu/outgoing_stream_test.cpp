@@ -163,3 +163,35 @@ TEST(OutgoingStream, WaitingViewerDoesNotStartInsideAKeyframe) {
   ASSERT_EQ(sent.size(), 2U);
   EXPECT_EQ(rtp::parse(sent[0])->payload[0], 24);
 }
+
+TEST(OutgoingStream, DropsPacketsOfAnotherCodecThanNegotiated) {
+  // The viewer negotiated VP8; a replacement publisher sends H.264: nothing is forwarded under the VP8 payload type.
+  SourceTrack source("video", 100, 1 << 20);
+  std::vector<Bytes> sent;
+  OutgoingStream stream(
+      {.ssrc = 9,
+       .payloadType = 96,
+       .codecName = "VP8",
+       .clockRate = 90000,
+       .video = true,
+       .retransmitBufferPackets = 64},
+      [&](Bytes& p) { sent.push_back(p); }, [](TimePoint) {});
+  TimePoint now{};
+  source.attachPublisher({.payloadType = 96, .name = "vp8", .clockRate = 90000});
+  source.addSink(&stream);
+  stream.start(source, now);
+  auto feed = [&](std::uint16_t seq, Bytes payload, std::uint8_t pt) {
+    Bytes raw = rtpPacket(seq, seq * 3000U, 1, payload, false, pt);
+    source.deliver(*rtp::parse(raw), raw, now);
+  };
+  feed(1, vp8Payload(true, true, 0), 96);
+  EXPECT_EQ(sent.size(), 1U) << "same codec (names compare case-insensitively)";
+  source.attachPublisher({.payloadType = 102, .name = "H264", .clockRate = 90000});
+  feed(2, Bytes{24, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0xce}, 102);
+  feed(3, Bytes{0x41, 0x9a}, 102);
+  EXPECT_EQ(sent.size(), 1U);
+  EXPECT_EQ(stream.codecMismatchDrops(), 2U);
+  source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  feed(4, vp8Payload(true, true, 0), 96);
+  EXPECT_EQ(sent.size(), 2U) << "a VP8 publisher again: forwarding resumes on its keyframe";
+}

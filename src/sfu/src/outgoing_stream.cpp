@@ -1,6 +1,8 @@
 #include "stagecast/sfu/outgoing_stream.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 #include "stagecast/common/crypto.hpp"
 
@@ -18,10 +20,22 @@ OutgoingStream::OutgoingStream(OutgoingParams params, SendFn send, KeyframeReque
   scratch_.reserve(1500);
 }
 
+void OutgoingStream::followSource() {
+  codec_ = source_->videoCodec();
+  const auto& c = source_->codec();
+  codecMatches_ =
+      params_.codecName.empty() ||
+      (c && std::equal(
+                c->name.begin(), c->name.end(), params_.codecName.begin(), params_.codecName.end(), [](char a, char b) {
+                  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                }));
+}
+
 void OutgoingStream::start(SourceTrack& source, TimePoint now) {
   active_ = true;
+  source_ = &source;
   generation_ = source.generation();
-  codec_ = source.videoCodec();
+  followSource();
   haveOffsets_ = false;
   if (!params_.video) return;
   if (source.hasKeyframe()) {
@@ -48,6 +62,11 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, const SharedPacket& r
     generation_ = generation;
     haveOffsets_ = false;
     if (params_.video) waitingForKeyframe_ = true;
+    if (source_ != nullptr) followSource();
+  }
+  if (!codecMatches_) {
+    ++codecDrops_;  // the viewer negotiated another codec than this publisher sends
+    return;
   }
   if (params_.video && waitingForKeyframe_) {
     // Start on the first packet of a keyframe; a later packet of a keyframe we already skipped part of (same

@@ -54,6 +54,13 @@ PublisherSession::PublisherSession(std::string id, Stage& stage, const sdp::Answ
   unwrap_.reserve(1500);
 }
 
+std::optional<sdp::Codec> PublisherSession::codecFor(const std::string& kind) const {
+  for (const auto& in : incoming_) {
+    if (in.source->kind() == kind) return in.codec;
+  }
+  return std::nullopt;
+}
+
 void PublisherSession::onPeerConnected(TimePoint now) {
   // This publisher now feeds the stage (a previous one, if any, is retired by the stage).
   stage_.publisherConnected(*this, now);
@@ -281,6 +288,7 @@ SubscriberSession::SubscriberSession(std::string id, Stage& stage, const sdp::An
       if (e.uri == rtp::ext::kAbsSendTime) p.absSendTimeExtensionId = e.id;
     }
     p.clockRate = m.codec->clockRate;
+    p.codecName = m.codec->name;
     p.video = m.kind == "video";
     p.retransmitBufferPackets = retransmitBufferPackets;
     streams_.push_back(std::make_unique<OutgoingStream>(

@@ -86,11 +86,19 @@ Result<CreatedSession> Stage::create(const sdp::SessionDescription& offer, Sessi
   } else {
     opt.acceptIncoming = false;
     opt.acceptOutgoing = true;
-    // Offer the viewer exactly what the live source carries; without a live source, anything we support.
+    // Offer the viewer exactly what the publisher sends: the live source's codec, else the codec negotiated with a
+    // publisher that is still connecting; with no publisher at all, anything we support.
     auto restrict = [this](const std::string& kind, const std::vector<sdp::CodecCapability>& all) {
       auto it = sources_.find(kind);
-      if (it != sources_.end() && it->second->codec())
+      if (it != sources_.end() && it->second->live() && it->second->codec()) {
         return std::vector<sdp::CodecCapability>{capabilityFor(*it->second->codec())};
+      }
+      for (auto s = sessions_.rbegin(); s != sessions_.rend(); ++s) {
+        if (s->second->kind() != SessionKind::Publisher || s->second->ended()) continue;
+        if (auto c = static_cast<const PublisherSession&>(*s->second).codecFor(kind)) {
+          return std::vector<sdp::CodecCapability>{capabilityFor(*c)};
+        }
+      }
       return all;
     };
     opt.audioCodecs = restrict("audio", config_.audioCodecs);

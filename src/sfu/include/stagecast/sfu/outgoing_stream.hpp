@@ -21,6 +21,9 @@ struct OutgoingParams {
   // abs-send-time lets the viewer estimate its bandwidth and send REMB, which we relay to the publisher.
   std::optional<std::uint8_t> absSendTimeExtensionId;
   std::string mid;
+  // The codec negotiated with the viewer ("VP8", "H264", "opus"); packets of a source carrying another codec are
+  // not forwarded (no transcoding). Empty: no check.
+  std::string codecName;
   std::uint32_t clockRate = 90000;
   bool video = false;
   std::size_t retransmitBufferPackets = 1024;  // power of two
@@ -57,16 +60,22 @@ class OutgoingStream {
   [[nodiscard]] std::uint64_t packetsSent() const { return packetsSent_; }
   [[nodiscard]] std::uint64_t retransmitted() const { return retransmitted_; }
   [[nodiscard]] std::uint64_t keyframeWaitDrops() const { return waitDrops_; }
+  [[nodiscard]] std::uint64_t codecMismatchDrops() const { return codecDrops_; }
   [[nodiscard]] std::optional<TimePoint> firstPacketAt() const { return firstPacketAt_; }
 
  private:
   void sendRewritten(const rtp::RtpPacket& packet, const SharedPacket& raw, TimePoint now);
+  // Takes the current publisher's codec from the source (on start and whenever the publisher changes).
+  void followSource();
   void write(const rtp::RtpPacket& packet, std::uint16_t sequence, std::uint32_t timestamp, TimePoint now);
 
   OutgoingParams params_;
   SendFn send_;
   KeyframeRequestFn requestKeyframe_;
   bool active_ = false;
+  const SourceTrack* source_ = nullptr;
+  bool codecMatches_ = true;
+  std::uint64_t codecDrops_ = 0;
   bool waitingForKeyframe_ = false;
   bool anyDropped_ = false;
   std::uint32_t lastDroppedTs_ = 0;

@@ -75,6 +75,8 @@ class PublisherSession final : public Session {
   void onTick(TimePoint now) override;
   void shutdown() override;
 
+  // The codec negotiated for a kind ("audio" / "video"), if that section was accepted.
+  [[nodiscard]] std::optional<sdp::Codec> codecFor(const std::string& kind) const;
   // Sends a PLI for the video source (the stage merges requests before calling this).
   void sendPli();
   [[nodiscard]] std::uint64_t nacksSent() const { return nacksSent_; }
