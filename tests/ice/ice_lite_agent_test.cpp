@@ -159,3 +159,13 @@ TEST_F(IceLite, BoundsRemoteAddresses) {
   }
   EXPECT_EQ(agent->validatedAddresses().size(), cfg.maxRemoteAddresses);
 }
+
+TEST(RecipientUfrag, IsTheUsernamePartBeforeTheColon) {
+  EXPECT_EQ(recipientUfrag(check("srvU:cliU", kLocalPwd, false)), "srvU");
+  EXPECT_EQ(recipientUfrag(check("noColon", kLocalPwd, false)), "noColon");
+  const Bytes rtpLike{0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_FALSE(recipientUfrag(rtpLike));
+  stun::Message anonymous;
+  anonymous.cls = stun::Class::Request;
+  EXPECT_FALSE(recipientUfrag(stun::serialize(anonymous, {})));
+}

@@ -4,6 +4,7 @@
 
 #include "stagecast/api/errors.hpp"
 #include "stagecast/common/log.hpp"
+#include "stagecast/common/text.hpp"
 
 namespace stagecast::api {
 
@@ -14,11 +15,7 @@ bool contentTypeIs(const http::Request& req, std::string_view expected) {
   if (!ct) return false;
   std::string v = ct->substr(0, ct->find(';'));
   while (!v.empty() && v.back() == ' ') v.pop_back();
-  if (v.size() != expected.size()) return false;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(v[i])) != expected[i]) return false;
-  }
-  return true;
+  return iequals(v, expected);
 }
 
 std::string linkHeader(const IceServerLink& s) {

@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include "stagecast/common/text.hpp"
 
 namespace stagecast::client {
 
@@ -15,14 +16,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
 
 // One request on one connection. Every step is asynchronous so that tcp_stream's expiry bounds the whole
 // exchange; the caller's thread runs a private io_context until it finishes.
@@ -50,7 +43,7 @@ struct Exchange {
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (equalsIgnoreCase(k, name)) return v;
+    if (iequals(k, name)) return v;
   }
   return std::nullopt;
 }

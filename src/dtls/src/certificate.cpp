@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "stagecast/common/bytes.hpp"
+#include "stagecast/common/text.hpp"
 
 namespace stagecast::dtls {
 
@@ -33,14 +34,9 @@ constexpr long kValidityDays = 30;
 
 Error certError(const std::string& what) { return Error{"DTLS_CERTIFICATE_FAILED", what}; }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // Hash function textual names from the IANA registry referenced by RFC 8122 §5 (RFC 3279 names).
 const EVP_MD* digestFor(const std::string& algorithm) {
-  const std::string a = lower(algorithm);
+  const std::string a = toLower(algorithm);
   if (a == "sha-256") return EVP_sha256();
   if (a == "sha-384") return EVP_sha384();
   if (a == "sha-512") return EVP_sha512();

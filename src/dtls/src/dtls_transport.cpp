@@ -12,6 +12,7 @@
 #include <climits>
 #include <utility>
 #include <vector>
+#include "stagecast/common/text.hpp"
 
 namespace stagecast::dtls {
 
@@ -56,12 +57,6 @@ std::string opensslErrors() {
     out += buf.data();
   }
   return out;
-}
-
-bool equalsIgnoreCase(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
 }
 
 // Splits the concatenated output of the memory BIO at record boundaries and packs whole records into datagrams
@@ -234,7 +229,7 @@ struct DtlsTransport::Impl {
     if (X509_STORE_CTX_get_error_depth(store) != 0) return 1;          // only the peer's own certificate counts
     X509* cert = X509_STORE_CTX_get_current_cert(store);
     auto actual = cert != nullptr ? fingerprintOf(cert, self->remoteAlgorithm) : Result<std::string>(Error("", ""));
-    if (actual && equalsIgnoreCase(actual.value(), self->remoteFingerprint)) return 1;
+    if (actual && iequals(actual.value(), self->remoteFingerprint)) return 1;
     self->fingerprintRejected = true;
     X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);  // → bad_certificate alert (RFC 5246 §7.2.2)
     return 0;
@@ -252,7 +247,7 @@ struct DtlsTransport::Impl {
       fail(actual.error().code, actual.error().message);
       return;
     }
-    if (!equalsIgnoreCase(actual.value(), remoteFingerprint)) {
+    if (!iequals(actual.value(), remoteFingerprint)) {
       // Tell the peer we are going away, then report.
       ERR_clear_error();
       SSL_shutdown(ssl.get());

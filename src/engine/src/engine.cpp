@@ -16,7 +16,6 @@
 #include <unordered_map>
 
 #include "stagecast/common/log.hpp"
-#include "stagecast/stun/message.hpp"
 
 namespace stagecast::engine {
 
@@ -230,16 +229,13 @@ struct Engine::Impl {
     // Which worker owns this datagram: by address, else by the ufrag of a STUN request, else this one.
     std::size_t ownerOf(BytesView data, const Endpoint& remote) {
       if (engine.workers.size() == 1) return index;
-      std::shared_lock lock(engine.routesMutex);
-      if (auto it = engine.addressOwner.find(remote); it != engine.addressOwner.end()) return it->second;
-      if (stun::looksLikeStun(data)) {
-        auto msg = stun::parse(data);
-        if (msg && msg->username) {
-          auto colon = msg->username->find(':');
-          if (auto u = engine.ufragOwner.find(msg->username->substr(0, colon)); u != engine.ufragOwner.end()) {
-            return u->second;
-          }
-        }
+      {
+        std::shared_lock lock(engine.routesMutex);
+        if (auto it = engine.addressOwner.find(remote); it != engine.addressOwner.end()) return it->second;
+      }
+      if (auto ufrag = ice::recipientUfrag(data)) {
+        std::shared_lock lock(engine.routesMutex);
+        if (auto u = engine.ufragOwner.find(*ufrag); u != engine.ufragOwner.end()) return u->second;
       }
       return index;
     }

@@ -19,6 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stagecast/common/text.hpp"
 #include "stagecast/http/server.hpp"
 
 namespace stagecast::http {
@@ -41,12 +42,6 @@ constexpr const char* kDefaultAllowHeaders = "Authorization, Content-Type, If-Ma
 constexpr const char* kAcceptPatch = "application/trickle-ice-sdpfrag";
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 Endpoint toEndpoint(const tcp::endpoint& ep) {
   auto address = ep.address();

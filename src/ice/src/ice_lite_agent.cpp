@@ -20,6 +20,13 @@ const char* toString(IceState s) {
   return "unknown";
 }
 
+std::optional<std::string> recipientUfrag(BytesView datagram) {
+  if (!stun::looksLikeStun(datagram)) return std::nullopt;
+  auto msg = stun::parse(datagram);
+  if (!msg || !msg->username) return std::nullopt;
+  return msg->username->substr(0, msg->username->find(':'));
+}
+
 IceLiteAgent::IceLiteAgent(std::string localUfrag, std::string localPwd, IceListener& listener, IceConfig config,
                            TimePoint now)
     : localUfrag_(std::move(localUfrag)),

@@ -7,6 +7,8 @@
 #include <system_error>
 #include <vector>
 
+#include "stagecast/common/text.hpp"
+
 namespace stagecast::sdp::detail {
 
 inline bool isSpace(char c) { return c == ' ' || c == '\t'; }
@@ -44,28 +46,9 @@ inline std::string_view firstToken(std::string_view s, std::string_view& rest) {
   return s.substr(0, i);
 }
 
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-inline char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-inline std::string toLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
-
-inline std::string toUpper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
-
-inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using stagecast::iequals;
+using stagecast::toLower;
+using stagecast::toUpper;
 
 // Whole-string unsigned decimal; no sign, no blanks, no overflow.
 template <class T>

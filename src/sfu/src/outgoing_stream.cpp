@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 #include "stagecast/common/crypto.hpp"
+#include "stagecast/common/text.hpp"
 
 namespace stagecast::sfu {
 
@@ -23,12 +23,7 @@ OutgoingStream::OutgoingStream(OutgoingParams params, SendFn send, KeyframeReque
 void OutgoingStream::followSource() {
   codec_ = source_->videoCodec();
   const auto& c = source_->codec();
-  codecMatches_ =
-      params_.codecName.empty() ||
-      (c && std::equal(
-                c->name.begin(), c->name.end(), params_.codecName.begin(), params_.codecName.end(), [](char a, char b) {
-                  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-                }));
+  codecMatches_ = params_.codecName.empty() || (c && iequals(c->name, params_.codecName));
 }
 
 void OutgoingStream::start(SourceTrack& source, TimePoint now) {

@@ -1,7 +1,6 @@
 #include "stagecast/sfu/shard.hpp"
 
 #include "stagecast/common/log.hpp"
-#include "stagecast/stun/message.hpp"
 
 namespace stagecast::sfu {
 
@@ -82,13 +81,9 @@ void Shard::handleDatagram(BytesView datagram, const Endpoint& from, TimePoint n
   Session* session = nullptr;
   if (auto it = byAddress_.find(from); it != byAddress_.end()) {
     session = it->second;
-  } else if (stun::looksLikeStun(datagram)) {
-    // An address we do not know yet: route by the ufrag in USERNAME (RFC 8445 §7.3: "<ours>:<theirs>").
-    auto msg = stun::parse(datagram);
-    if (msg && msg->username) {
-      const auto colon = msg->username->find(':');
-      if (auto u = byUfrag_.find(msg->username->substr(0, colon)); u != byUfrag_.end()) session = u->second;
-    }
+  } else if (auto ufrag = ice::recipientUfrag(datagram)) {
+    // An address we do not know yet: route by the ufrag the check is addressed to.
+    if (auto u = byUfrag_.find(*ufrag); u != byUfrag_.end()) session = u->second;
   }
   if (session == nullptr || session->ended()) {
     ++unrouted_;

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "stagecast/common/text.hpp"
 #include "stagecast/sfu/outgoing_stream.hpp"
 
 namespace stagecast::sfu {
 
 rtp::VideoCodec videoCodecFromName(const std::string& name) {
-  std::string n;
-  for (char c : name) n.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  const std::string n = toUpper(name);
   if (n == "VP8") return rtp::VideoCodec::VP8;
   if (n == "VP9") return rtp::VideoCodec::VP9;
   if (n == "H264") return rtp::VideoCodec::H264;

@@ -5,16 +5,12 @@
 
 #include "stagecast/common/crypto.hpp"
 #include "stagecast/common/log.hpp"
+#include "stagecast/common/text.hpp"
 #include "stagecast/rtp/rtp_packet.hpp"
 
 namespace stagecast::sfu {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // The viewer must get exactly the codec the publisher sends (no transcoding): restrict the capability to it.
 sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
@@ -22,10 +18,10 @@ sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
   cap.name = c.name;
   cap.clockRate = c.clockRate;
   cap.channels = c.channels;
-  if (lower(c.name) == "h264") {
+  if (iequals(c.name, "h264")) {
     auto params = c.fmtpParams();
     auto pli = params.count("profile-level-id") ? params["profile-level-id"] : std::string("42000a");
-    cap.h264Profiles = {lower(pli.substr(0, 4))};
+    cap.h264Profiles = {toLower(pli.substr(0, 4))};
     cap.h264PacketizationMode =
         params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
   }
@@ -152,7 +148,6 @@ Session* Stage::find(const std::string& sessionId) {
 void Stage::publisherConnected(PublisherSession& publisher, TimePoint now) {
   if (!publisherId_.empty() && publisherId_ != publisher.id()) {
     if (Session* old = find(publisherId_)) {
-      old->shutdown();
       sessionFailed(*old, Error("PUBLISHER_REPLACED", "a new publisher took over the stage"));
     }
   }
@@ -197,17 +192,12 @@ void Stage::destroy(const std::string& sessionId) {
   if (it == sessions_.end()) return;
   Session& s = *it->second;
   s.shutdown();
+  StageStats counters = countersOf(s);
+  counters.publishers = 0;  // gauges are not carried over, only counters
+  counters.subscribers = 0;
+  retired_ += counters;
   if (s.peer_) {
-    const auto& st = s.peer_->stats();
-    retiredPacketsIn_ += st.rtpIn;
-    retiredPacketsOut_ += st.rtpOut;
-    retiredBytesIn_ += st.bytesIn;
-    retiredBytesOut_ += st.bytesOut;
     for (const auto& addr : s.peer_->ice().validatedAddresses()) routes_.removeRoute(addr, s);
-  }
-  if (s.kind() == SessionKind::Subscriber) {
-    for (const auto& os : static_cast<const SubscriberSession&>(s).streams())
-      retiredRetransmitted_ += os->retransmitted();
   }
   for (const auto& u : s.ufrags_) routes_.removeUfrag(u);
   if (publisherId_ == sessionId) publisherId_.clear();
@@ -262,30 +252,26 @@ void Stage::tick(TimePoint now) {
   for (const auto& id : doomed) destroy(id);
 }
 
-StageStats Stage::stats() const {
+StageStats Stage::countersOf(const Session& s) {
   StageStats st;
-  st.packetsIn = retiredPacketsIn_;
-  st.packetsOut = retiredPacketsOut_;
-  st.bytesIn = retiredBytesIn_;
-  st.bytesOut = retiredBytesOut_;
-  st.keyframeRequests = keyframeRequests_;
-  st.retransmitted = retiredRetransmitted_;
-  for (const auto& [id, s] : sessions_) {
-    if (s->kind() == SessionKind::Publisher) {
-      ++st.publishers;
-    } else {
-      ++st.subscribers;
-      for (const auto& os : static_cast<const SubscriberSession&>(*s).streams())
-        st.retransmitted += os->retransmitted();
-    }
-    if (s->peer_) {
-      const auto& ps = s->peer_->stats();
-      st.packetsIn += ps.rtpIn;
-      st.packetsOut += ps.rtpOut;
-      st.bytesIn += ps.bytesIn;
-      st.bytesOut += ps.bytesOut;
-    }
+  (s.kind() == SessionKind::Publisher ? st.publishers : st.subscribers) = 1;
+  if (s.kind() == SessionKind::Subscriber) {
+    for (const auto& os : static_cast<const SubscriberSession&>(s).streams()) st.retransmitted += os->retransmitted();
   }
+  if (s.peer_) {
+    const auto& ps = s.peer_->stats();
+    st.packetsIn = ps.rtpIn;
+    st.packetsOut = ps.rtpOut;
+    st.bytesIn = ps.bytesIn;
+    st.bytesOut = ps.bytesOut;
+  }
+  return st;
+}
+
+StageStats Stage::stats() const {
+  StageStats st = retired_;
+  st.keyframeRequests = keyframeRequests_;
+  for (const auto& [id, s] : sessions_) st += countersOf(*s);
   return st;
 }
 

@@ -147,10 +147,7 @@ void PeerConnection::close() {
 }
 
 void PeerConnection::sendDatagram(BytesView data) {
-  if (!ice_->selected()) return;
-  ++stats_.datagramsOut;
-  stats_.bytesOut += data.size();
-  listener_.onPeerSend(data, *ice_->selected());
+  if (ice_->selected()) onIceSend(data, *ice_->selected());
 }
 
 void PeerConnection::fail(const Error& e) {

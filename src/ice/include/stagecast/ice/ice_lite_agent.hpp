@@ -16,6 +16,11 @@ namespace stagecast::ice {
 enum class IceState { New, Connected, Completed, Disconnected, Failed };
 const char* toString(IceState s);
 
+// The local ufrag a connectivity check is addressed to: the part of its USERNAME before ':' (RFC 8445 §7.3,
+// "<receiver ufrag>:<sender ufrag>"). nullopt for anything that is not a STUN message with a USERNAME. Used to
+// route the first check from an address not seen before; the agent still authenticates it.
+std::optional<std::string> recipientUfrag(BytesView datagram);
+
 class IceListener {
  public:
   virtual ~IceListener() = default;

@@ -72,6 +72,8 @@ class Stage {
  private:
   Result<CreatedSession> create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now);
   void destroy(const std::string& sessionId);
+  // One session's contribution to the stage's counters and gauges.
+  static StageStats countersOf(const Session& session);
 
   std::string id_;
   const SfuConfig& config_;
@@ -83,11 +85,7 @@ class Stage {
   std::vector<std::string> doomed_;  // failed sessions, destroyed at the next tick (not inside callbacks)
   TimePoint nextRtcp_{};
   std::uint64_t keyframeRequests_ = 0;
-  std::uint64_t retiredPacketsIn_ = 0;
-  std::uint64_t retiredPacketsOut_ = 0;
-  std::uint64_t retiredBytesIn_ = 0;
-  std::uint64_t retiredBytesOut_ = 0;
-  std::uint64_t retiredRetransmitted_ = 0;
+  StageStats retired_;  // counters of sessions already destroyed
 };
 
 }  // namespace stagecast::sfu

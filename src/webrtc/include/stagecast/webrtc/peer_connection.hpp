@@ -111,6 +111,7 @@ class PeerConnection final : private ice::IceListener, private dtls::DtlsListene
   void onDtlsApplicationData(BytesView data) override;
 
   void fail(const Error& e);
+  // To the selected pair (media, DTLS); ICE answers go to where the check came from (onIceSend).
   void sendDatagram(BytesView data);
   [[nodiscard]] bool isValidated(const Endpoint& from) const;
 
