@@ -13,7 +13,9 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -
 echo "server: one media worker pinned to core 0; clients pinned to core 1"
 
 LOG=$(mktemp)
-taskset -c 0 "$BIN" serve --http 127.0.0.1:0 --udp 127.0.0.1:0 --workers 1 --log-level info 2>"$LOG" &
+DATA_DIR="$(mktemp -d)"
+taskset -c 0 "$BIN" serve --http 127.0.0.1:0 --udp 127.0.0.1:0 --workers 1 --log-level info --no-media-auth \
+  --data-dir "$DATA_DIR" --api-key bench-key 2>"$LOG" &
 SERVER=$!
 finish() {
   kill -TERM "$SERVER" 2>/dev/null || true

@@ -17,6 +17,10 @@ PACKAGES=(
   chromium
   python3 python3-aiortc
   wrk procps iproute2 util-linux
+  # ingest layer (FFmpeg libraries) and its fake RTSP camera (GStreamer RTSP server via python3-gi)
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libopus-dev
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 )
 
 missing=()

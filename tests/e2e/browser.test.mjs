@@ -8,7 +8,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer(['--workers', '2']);
+  server = await startServer(['--workers', '2', '--no-media-auth']);
   browser = await launchBrowser();
 });
 

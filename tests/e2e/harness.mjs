@@ -1,7 +1,7 @@
 // Shared helpers for browser tests: start the stagecast binary on ephemeral loopback ports and launch Debian's
 // Chromium (never a downloaded browser) with the flags WebRTC over loopback needs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +11,23 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const STAGECAST_BIN = process.env.STAGECAST_BIN || join(here, '../../build/src/app/stagecast');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-/** Starts the server; resolves with {baseUrl, stop()} once /health answers 200. */
-export async function startServer(extraArgs = []) {
+export const API_KEY = 'e2e-test-api-key';
+
+/**
+ * Starts the server (scratch data directory, API key API_KEY); resolves with {baseUrl, stop()} once /health
+ * answers 200. Pass '--no-media-auth' for tests of the bare media plane.
+ */
+export async function startServer(extraArgs = [], { config } = {}) {
   const logLevel = extraArgs.includes('--log-level') ? [] : ['--log-level', 'info'];
-  const child = spawn(STAGECAST_BIN, ['serve', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', ...logLevel, ...extraArgs], {
+  const dataDir = mkdtempSync(join(tmpdir(), 'stagecast-e2e-'));
+  const configArgs = [];
+  if (config) {
+    const file = join(dataDir, 'config.json');
+    writeFileSync(file, JSON.stringify(config));
+    configArgs.push('--config', file);
+  }
+  const child = spawn(STAGECAST_BIN, ['serve', '--http', '127.0.0.1:0', '--udp', '127.0.0.1:0', '--data-dir', dataDir,
+    '--api-key', API_KEY, ...configArgs, ...logLevel, ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
@@ -46,6 +59,7 @@ export async function startServer(extraArgs = []) {
         const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
         child.once('exit', (code, signal) => {
           clearTimeout(timer);
+          rmSync(dataDir, { recursive: true, force: true });
           resolve(code ?? signal);
         });
         child.kill('SIGTERM');

@@ -14,9 +14,10 @@ class Integration : public ::testing::Test {
  protected:
   void SetUp() override { startWith(30); }
 
-  void startWith(int consentTimeoutSeconds) {
+  void startWith(int consentTimeoutSeconds, std::size_t workers = 1) {
     loop_.reset();
-    server_ = startServer(consentTimeoutSeconds);
+    if (server_) server_->stop();
+    server_ = startServer(consentTimeoutSeconds, workers);
     ASSERT_NE(server_, nullptr);
     loop_ = std::make_unique<ClientLoop>();
   }
@@ -170,6 +171,110 @@ TEST_F(Integration, TwoViewersReceiveEverythingInOrder) {
   ASSERT_TRUE(first && first->tag);
   EXPECT_TRUE(first->keyStart);
   EXPECT_TRUE(first->tag->keyframe);
+}
+
+// Channels: the broadcaster publishes once into the channel's origin; every stage relaying it (on any worker)
+// carries the whole stream; a stage created later starts with the cached keyframe group; deleting a stage ends
+// its viewers' sessions; a stage's own publisher takes precedence over the relay.
+TEST_F(Integration, ChannelBroadcastReachesEveryStage) {
+  startWith(30, 2);
+  auto createStage = [this](const std::string& id) {
+    std::promise<void> done;
+    server_->engine().createStage(id, "show", [&done] { done.set_value(); });
+    return done.get_future().wait_for(seconds(5)) == std::future_status::ready;
+  };
+  ASSERT_TRUE(createStage("show-a"));
+  ASSERT_TRUE(createStage("show-b"));  // round robin: the other worker
+  auto pub = publish("show", 1, seconds(4));
+  ASSERT_TRUE(pub.peer);
+  ASSERT_TRUE(waitFor([&] { return pub.videoFrames->load() >= 12; }, kConnect));
+
+  Recorder& ra = recorder();
+  Recorder& rb = recorder();
+  auto oa = baseOptions(Role::Viewer, "show-a");
+  oa.onRtp = ra.handler();
+  auto ob = baseOptions(Role::Viewer, "show-b");
+  ob.onRtp = rb.handler();
+  auto va = connect(oa);
+  auto vb = connect(ob);
+  ASSERT_TRUE(va && vb);
+  ASSERT_TRUE(waitFor([&] { return connected(va) && connected(vb); }, kConnect));
+
+  // A stage created while the broadcast runs: its first viewer gets the cached keyframe at once.
+  ASSERT_TRUE(createStage("show-c"));
+  Recorder& rc = recorder();
+  auto oc = baseOptions(Role::Viewer, "show-c");
+  oc.onRtp = rc.handler();
+  auto vc = connect(oc);
+  ASSERT_TRUE(vc);
+  ASSERT_TRUE(waitFor([&] { return stats(vc).video.firstKeyframeAt.has_value(); }, kConnect));
+  const auto sc = stats(vc);
+  ASSERT_TRUE(sc.connectedAt);
+  EXPECT_TRUE(sc.video.firstPacketWasKeyframe);
+  EXPECT_LE(std::chrono::duration_cast<milliseconds>(*sc.video.firstKeyframeAt - *sc.connectedAt), milliseconds(300));
+
+  const std::uint32_t target = pub.videoFrames->load() + 45;
+  ASSERT_TRUE(waitFor([&] { return pub.videoFrames->load() >= target; }, seconds(10)));
+  auto [lastFrame, lastAudio] = stopMedia(pub);
+  ASSERT_TRUE(waitFor(
+      [&] {
+        for (auto* r : {&ra, &rb, &rc}) {
+          if (!r->has(MediaKind::Video, 1, lastFrame) || !r->has(MediaKind::Audio, 1, lastAudio)) return false;
+        }
+        return true;
+      },
+      seconds(5)));
+  expectComplete(ra, 1, lastFrame, lastAudio, "stage a viewer");
+  expectComplete(rb, 1, lastFrame, lastAudio, "stage b viewer");
+  expectComplete(rc, 1, lastFrame, lastAudio, "late stage viewer");
+  const auto st = serverStats();
+  EXPECT_EQ(st.total.publishers, 1u) << "published once";
+  EXPECT_EQ(st.total.subscribers, 3u);
+  EXPECT_EQ(stats(pub.peer).keyframeRequests, 0u) << "the late stage was served from the cache";
+
+  // Deleting a stage ends its viewer's session and leaves the others alone.
+  const std::size_t stagesBefore = serverStats().total.stages;
+  std::promise<bool> deleted;
+  server_->engine().deleteStage("show-a", [&deleted](bool existed) { deleted.set_value(existed); });
+  auto fut = deleted.get_future();
+  ASSERT_EQ(fut.wait_for(seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(fut.get());
+  ASSERT_TRUE(waitFor([&] { return serverStats().total.subscribers == 2; }, seconds(5)));
+  EXPECT_TRUE(waitFor([&] { return serverStats().total.stages == stagesBefore - 1; }, seconds(2)));
+}
+
+TEST_F(Integration, StageOwnPublisherTakesPrecedenceOverTheRelay) {
+  startWith(30, 2);
+  std::promise<void> created;
+  server_->engine().createStage("show-x", "show", [&created] { created.set_value(); });
+  ASSERT_EQ(created.get_future().wait_for(seconds(5)), std::future_status::ready);
+  auto channel = publish("show", 1);
+  ASSERT_TRUE(channel.peer);
+  Recorder& rec = recorder();
+  auto o = baseOptions(Role::Viewer, "show-x");
+  o.onRtp = rec.handler();
+  auto v = connect(o);
+  ASSERT_TRUE(v);
+  // Frame numbers to wait for are fixed ahead of time (the publishers keep producing).
+  auto frameAhead = [](const Publisher& p, std::uint32_t ahead) { return p.videoFrames->load() + ahead; };
+  ASSERT_TRUE(waitFor([&] { return connected(v); }, kConnect));
+  const std::uint32_t relayed = frameAhead(channel, 10);
+  ASSERT_TRUE(waitFor([&] { return rec.has(MediaKind::Video, 1, relayed); }, kConnect));
+  auto own = publish("show-x", 2);
+  ASSERT_TRUE(own.peer);
+  ASSERT_TRUE(waitFor([&] { return connected(own.peer); }, kConnect));
+  const std::uint32_t ownFrame = frameAhead(own, 10);
+  ASSERT_TRUE(waitFor([&] { return rec.has(MediaKind::Video, 2, ownFrame); }, kConnect));
+  const auto v2 = checkStream(rec.packets(MediaKind::Video), MediaKind::Video);
+  EXPECT_TRUE(v2.ok) << v2.why;
+  // Once the stage's own publisher left, the relay feeds the viewer again.
+  stopMedia(own);
+  loop_->call([&own] {
+    own.peer->close();  // DTLS close_notify: the server ends the session at once
+    return 0;
+  });
+  const std::uint32_t again = frameAhead(channel, 45);
+  ASSERT_TRUE(waitFor([&] { return rec.has(MediaKind::Video, 1, again); }, seconds(10)));
 }
 
 // a'. The GOP cache must replay a keyframe from its first packet: for H.264 the STAP-A carrying SPS/PPS, without
@@ -402,7 +507,9 @@ TEST_F(Integration, BadInputLeavesOthersUnharmed) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413) << r->body;
   r = c.post("/whip/e2", std::string(400 * 1024, 'x'), "application/sdp");
-  if (r) EXPECT_EQ(r->status, 413) << r->body;  // the server may also close the connection early
+  if (r) {
+    EXPECT_EQ(r->status, 413) << r->body;  // the server may also close the connection early
+  }
   stillReceiving("malformed / oversized SDP");
 
   OfferOptions oo;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "stagecast/app/server.hpp"
 #include "stagecast/client/native_peer.hpp"
@@ -61,11 +62,30 @@ class ClientLoop {
   std::thread thread_;
 };
 
-inline std::unique_ptr<app::Server> startServer(int consentTimeoutSeconds = 30) {
+constexpr const char* kApiKey = "integration-test-key";
+
+// A server config on ephemeral loopback ports, with a scratch data directory (signing key) per test process.
+// Media tokens are off unless a test turns them on: most tests here are about the media plane.
+inline app::ServerConfig testConfig() {
+  static const std::string dataDir = [] {
+    auto dir = std::filesystem::temp_directory_path() / ("stagecast-itest-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    return dir.string();
+  }();
   app::ServerConfig cfg;
   cfg.http = "127.0.0.1:0";
   cfg.udp = "127.0.0.1:0";
   cfg.workers = 1;
+  cfg.logLevel = "warn";
+  cfg.dataDir = dataDir;
+  cfg.apiKeys = {kApiKey};
+  cfg.mediaAuth = false;
+  return cfg;
+}
+
+inline std::unique_ptr<app::Server> startServer(int consentTimeoutSeconds = 30, std::size_t workers = 1) {
+  app::ServerConfig cfg = testConfig();
+  cfg.workers = workers;
   cfg.logLevel = "warn";
   cfg.consentTimeoutSeconds = consentTimeoutSeconds;
   spdlog::set_level(spdlog::level::warn);

@@ -9,11 +9,7 @@ namespace stagecast::itest {
 namespace {
 
 std::unique_ptr<app::Server> serverWithIceServers() {
-  app::ServerConfig cfg;
-  cfg.http = "127.0.0.1:0";
-  cfg.udp = "127.0.0.1:0";
-  cfg.workers = 1;
-  cfg.logLevel = "warn";
+  app::ServerConfig cfg = testConfig();
   cfg.iceServers = {{"stun:127.0.0.1:3478", "", ""}, {"turn:127.0.0.1:3478?transport=udp", "user1", "secret1"}};
   auto s = app::Server::create(cfg);
   if (!s) return nullptr;
@@ -193,10 +189,7 @@ TEST_F(WhipResource, UnknownRoutesAndMethodsAreJsonErrors) {
 
 TEST(AnnouncedAddress, ReplacesTheBoundAddressInCandidates) {
   // Behind NAT the server names its public address (only in SDP; nothing is sent to it here).
-  app::ServerConfig cfg;
-  cfg.http = "127.0.0.1:0";
-  cfg.udp = "127.0.0.1:0";
-  cfg.workers = 1;
+  app::ServerConfig cfg = testConfig();
   cfg.announcedAddresses = {"203.0.113.7"};
   auto s = app::Server::create(cfg);
   ASSERT_TRUE(s.ok()) << s.error().message;

@@ -22,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -175,13 +176,15 @@ class StagecastServer:
         self._lock = threading.Lock()
         self._port_found = threading.Event()
         self._reader = None
+        self.data_dir = tempfile.mkdtemp(prefix="stagecast-interop-")
 
     def start(self, timeout=15.0):
         if not os.access(self.binary, os.X_OK):
             raise AssertionError(f"stagecast binary not found or not executable: {self.binary}")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--workers", "1",
-             "--log-level", "info"],
+             "--log-level", "info", "--data-dir", self.data_dir, "--api-key", "interop-test-key",
+             "--no-media-auth"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()

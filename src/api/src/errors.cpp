@@ -1,5 +1,6 @@
 #include "stagecast/api/errors.hpp"
 
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 namespace stagecast::api {
@@ -15,13 +16,32 @@ int httpStatusFor(const std::string& code) {
       {"PRECONDITION_FAILED", 412}, {"SDP_TOO_LARGE", 413},
       {"BODY_TOO_LARGE", 413},      {"UNSUPPORTED_MEDIA_TYPE", 415},
       {"STAGE_FULL", 503},          {"SHUTTING_DOWN", 503},
+      // live channels API
+      {"INVALID_REQUEST", 400},     {"API_KEY_REQUIRED", 401},
+      {"API_KEY_INVALID", 401},     {"MEDIA_SECRET_INVALID", 403},
+      {"MEDIA_NODES_DISABLED", 403}, {"CHANNEL_NOT_FOUND", 404},
+      {"VIEWER_NOT_FOUND", 404},    {"NODE_NOT_FOUND", 404},
+      {"STORE_UNAVAILABLE", 503},   {"TOKEN_FAILED", 500},
+      // participant tokens on WHIP/WHEP
+      {"TOKEN_REQUIRED", 401},      {"TOKEN_MALFORMED", 401},
+      {"TOKEN_ALG_UNSUPPORTED", 401}, {"TOKEN_BAD_SIGNATURE", 401},
+      {"TOKEN_EXPIRED", 401},       {"TOKEN_NOT_YET_VALID", 401},
+      {"TOKEN_WRONG_STAGE", 403},   {"TOKEN_CAPABILITY", 403},
   };
   auto it = kStatus.find(code);
   return it == kStatus.end() ? 500 : it->second;
 }
 
 http::Response errorResponse(const Error& error) {
-  return http::Response::error(httpStatusFor(error.code), error.code, error.message);
+  const int status = httpStatusFor(error.code);
+  http::Response r = http::Response::json(
+      status, nlohmann::json{{"success", false}, {"error", {{"code", error.code}, {"message", error.message}}}}.dump());
+  // RFC 6750 §3: a Bearer challenge with every 401 of a token-protected resource.
+  if (status == 401 && error.code.rfind("TOKEN_", 0) == 0) {
+    r.headers.emplace("WWW-Authenticate", error.code == "TOKEN_REQUIRED" ? "Bearer realm=\"stagecast\""
+                                                                          : "Bearer realm=\"stagecast\", error=\"invalid_token\"");
+  }
+  return r;
 }
 
 }  // namespace stagecast::api

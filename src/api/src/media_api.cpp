@@ -30,6 +30,31 @@ std::string resourcePath(const std::string& prefix, const std::string& stage, co
   return prefix + "/" + stage + "/" + session;
 }
 
+// RFC 6750 §2.1: "Authorization: Bearer <token>". Checks the token against the stage in the URL and the
+// capability the method needs. Returns the claims (empty claims when tokens are not required).
+Result<auth::Claims> authorize(const http::Request& req, const MediaApiOptions& options, const std::string& stage,
+                               bool publish) {
+  if (!options.verifier) return auth::Claims{};
+  auto h = req.header("Authorization");
+  if (!h || h->size() < 7 || !iequals(h->substr(0, 7), "bearer ")) {
+    return Error("TOKEN_REQUIRED", "send a participant token as Authorization: Bearer <token>");
+  }
+  std::string token = h->substr(7);
+  while (!token.empty() && token.front() == ' ') token.erase(token.begin());
+  const std::int64_t now =
+      options.nowSeconds ? options.nowSeconds()
+                         : std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  auto claims = options.verifier->verify(token, now);
+  if (!claims) return claims.error();
+  if (claims->topic != stage) return Error("TOKEN_WRONG_STAGE", "the token is for another stage");
+  if (publish ? !claims->capabilities.allowPublish : !claims->capabilities.allowSubscribe) {
+    return Error("TOKEN_CAPABILITY", publish ? "the token does not allow publishing" : "the token does not allow subscribing");
+  }
+  return claims;
+}
+
 void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<const MediaApiOptions> options,
                   const std::string& prefix, bool publish) {
   router.add("POST", prefix + "/{stage}",
@@ -47,11 +72,18 @@ void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<
                  done(errorResponse(Error("SDP_MALFORMED", "empty offer")));
                  return;
                }
-               auto complete = [done, options, prefix, stage](Result<sfu::CreatedSession> r) {
+               auto claims = authorize(req, *options, stage, publish);
+               if (!claims) {
+                 done(errorResponse(claims.error()));
+                 return;
+               }
+               auto complete = [done, options, prefix, stage, publish,
+                                user = claims->userId](Result<sfu::CreatedSession> r) {
                  if (!r) {
                    done(errorResponse(r.error()));
                    return;
                  }
+                 if (!publish && options->onViewerSession) options->onViewerSession(stage, user, r->sessionId);
                  http::Response resp = http::Response::text(201, r->answerSdp, "application/sdp");
                  resp.headers.emplace("Location", resourcePath(prefix, stage, r->sessionId));
                  resp.headers.emplace("ETag", r->etag);
@@ -66,7 +98,11 @@ void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<
                }
              });
 
-  router.add("PATCH", prefix + "/{stage}/{session}", [&engine](http::Request& req, http::Responder done) {
+  router.add("PATCH", prefix + "/{stage}/{session}", [&engine, options, publish](http::Request& req, http::Responder done) {
+    if (auto claims = authorize(req, *options, req.params["stage"], publish); !claims) {
+      done(errorResponse(claims.error()));
+      return;
+    }
     if (!contentTypeIs(req, "application/trickle-ice-sdpfrag")) {
       done(errorResponse(Error("UNSUPPORTED_MEDIA_TYPE", "PATCH needs application/trickle-ice-sdpfrag")));
       return;
@@ -88,12 +124,18 @@ void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<
         });
   });
 
-  router.add("DELETE", prefix + "/{stage}/{session}", [&engine](http::Request& req, http::Responder done) {
-    engine.remove(req.params["stage"], req.params["session"], [done](Status s) {
+  router.add("DELETE", prefix + "/{stage}/{session}", [&engine, options, publish](http::Request& req, http::Responder done) {
+    if (auto claims = authorize(req, *options, req.params["stage"], publish); !claims) {
+      done(errorResponse(claims.error()));
+      return;
+    }
+    engine.remove(req.params["stage"], req.params["session"],
+                  [done, options, stage = req.params["stage"], session = req.params["session"]](Status s) {
       if (!s) {
         done(errorResponse(s.error()));
         return;
       }
+      if (options->onSessionDeleted) options->onSessionDeleted(stage, session);
       done(http::Response{200, {}, ""});
     });
   });

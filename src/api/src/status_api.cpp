@@ -5,7 +5,8 @@
 
 namespace stagecast::api {
 
-void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready) {
+void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready,
+                          control::ChannelService* service) {
   router.add("GET", "/health", [&ready, &engine](http::Request&, http::Responder done) {
     nlohmann::json j;
     j["status"] = ready.load() ? "ok" : "starting";
@@ -14,7 +15,7 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     done(http::Response::json(ready.load() ? 200 : 503, j.dump()));
   });
 
-  router.add("GET", "/metrics", [&engine](http::Request&, http::Responder done) {
+  router.add("GET", "/metrics", [&engine, service](http::Request&, http::Responder done) {
     const auto s = engine.stats();
     std::ostringstream o;
     auto gauge = [&o](const char* name, const char* help, std::uint64_t v) {
@@ -39,6 +40,23 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     counter("stagecast_udp_datagrams_received_total", "Datagrams read from the media sockets.", s.datagramsReceived);
     counter("stagecast_udp_datagrams_sent_total", "Datagrams written to the media sockets.", s.datagramsSent);
     counter("stagecast_udp_send_errors_total", "Datagrams the kernel refused (buffer full).", s.sendErrors);
+    if (service != nullptr) {
+      const auto [stages, viewers] = service->lastSweepTotals();
+      const auto c = service->counters();
+      gauge("stagecast_channel_stages", "Stages of all channels (registry, at the last sweep).", stages);
+      gauge("stagecast_channel_viewers", "Viewers with a live heartbeat (at the last sweep).", viewers);
+      counter("stagecast_viewer_joins_total", "Viewer tokens issued by /api/token/viewer.", c.viewerJoins);
+      counter("stagecast_viewer_rejoins_total", "Viewer rejoins.", c.viewerRejoins);
+      counter("stagecast_viewer_leaves_total", "Viewers who left.", c.viewerLeaves);
+      counter("stagecast_viewers_expired_total", "Viewers removed after their heartbeats stopped.", c.viewersExpired);
+      counter("stagecast_viewer_heartbeats_total", "Viewer heartbeats accepted.", c.heartbeats);
+      counter("stagecast_tokens_issued_total", "Participant tokens signed.", c.tokensIssued);
+      counter("stagecast_stages_created_total", "Stages created by this node.", c.stagesCreated);
+      counter("stagecast_stages_deleted_total", "Empty stages deleted by this node.", c.stagesDeleted);
+      counter("stagecast_viewer_sessions_ended_total", "WHEP sessions ended because their viewer left or timed out.",
+              c.sessionsEndedForViewers);
+      counter("stagecast_store_errors_total", "Failed store operations.", c.storeErrors);
+    }
     done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));
   });
 }

@@ -22,7 +22,23 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
                                               "logLevel",
                                               "publisherMaxBitrate",
                                               "maxBodyBytes",
-                                              "consentTimeoutSeconds"};
+                                              "consentTimeoutSeconds",
+                                              "httpThreads",
+                                              "dataDir",
+                                              "jwtKeyFile",
+                                              "apiKeys",
+                                              "mediaNodeSecret",
+                                              "mediaAuth",
+                                              "store",
+                                              "redis",
+                                              "stageCapacity",
+                                              "stageGraceSeconds",
+                                              "minStages",
+                                              "viewerTimeoutSeconds",
+                                              "heartbeatIntervalSeconds",
+                                              "channels",
+                                              "publicBaseUrl",
+                                              "notificationHistory"};
   for (const auto& [k, v] : j.items()) {
     if (!kKeys.count(k)) return Error("CONFIG_INVALID", path + ": unknown key '" + k + "'");
   }
@@ -36,6 +52,33 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
     if (j.contains("publisherMaxBitrate")) config.publisherMaxBitrate = j["publisherMaxBitrate"].get<std::uint64_t>();
     if (j.contains("maxBodyBytes")) config.maxBodyBytes = j["maxBodyBytes"].get<std::size_t>();
     if (j.contains("consentTimeoutSeconds")) config.consentTimeoutSeconds = j["consentTimeoutSeconds"].get<int>();
+    if (j.contains("httpThreads")) config.httpThreads = j["httpThreads"].get<std::size_t>();
+    if (j.contains("dataDir")) config.dataDir = j["dataDir"].get<std::string>();
+    if (j.contains("jwtKeyFile")) config.jwtKeyFile = j["jwtKeyFile"].get<std::string>();
+    if (j.contains("apiKeys")) config.apiKeys = j["apiKeys"].get<std::vector<std::string>>();
+    if (j.contains("mediaNodeSecret")) config.mediaNodeSecret = j["mediaNodeSecret"].get<std::string>();
+    if (j.contains("mediaAuth")) config.mediaAuth = j["mediaAuth"].get<bool>();
+    if (j.contains("store")) config.store = j["store"].get<std::string>();
+    if (j.contains("redis")) {
+      const auto& r = j["redis"];
+      for (const auto& [k, v] : r.items()) {
+        if (k != "host" && k != "port" && k != "password" && k != "keyPrefix")
+          return Error("CONFIG_INVALID", path + ": unknown key 'redis." + k + "'");
+      }
+      if (r.contains("host")) config.redisHost = r["host"].get<std::string>();
+      if (r.contains("port")) config.redisPort = r["port"].get<std::uint16_t>();
+      if (r.contains("password")) config.redisPassword = r["password"].get<std::string>();
+      if (r.contains("keyPrefix")) config.redisKeyPrefix = r["keyPrefix"].get<std::string>();
+    }
+    if (j.contains("stageCapacity")) config.stageCapacity = j["stageCapacity"].get<std::size_t>();
+    if (j.contains("stageGraceSeconds")) config.stageGraceSeconds = j["stageGraceSeconds"].get<int>();
+    if (j.contains("minStages")) config.minStages = j["minStages"].get<std::size_t>();
+    if (j.contains("viewerTimeoutSeconds")) config.viewerTimeoutSeconds = j["viewerTimeoutSeconds"].get<int>();
+    if (j.contains("heartbeatIntervalSeconds"))
+      config.heartbeatIntervalSeconds = j["heartbeatIntervalSeconds"].get<int>();
+    if (j.contains("channels")) config.channels = j["channels"].get<std::vector<std::string>>();
+    if (j.contains("publicBaseUrl")) config.publicBaseUrl = j["publicBaseUrl"].get<std::string>();
+    if (j.contains("notificationHistory")) config.notificationHistory = j["notificationHistory"].get<std::size_t>();
     if (j.contains("iceServers")) {
       config.iceServers.clear();
       for (const auto& s : j["iceServers"]) {

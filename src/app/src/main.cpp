@@ -18,6 +18,10 @@ int main(int argc, char** argv) {
   std::size_t workers = 0;
   std::vector<std::string> announce;
   std::string logLevel;
+  std::vector<std::string> apiKeys;
+  std::string dataDir;
+  std::string store;
+  bool noMediaAuth = false;
 
   auto* serve = cli.add_subcommand("serve", "Run the server");
   serve->add_option("--config", configFile, "JSON config file (flags override it)")->check(CLI::ExistingFile);
@@ -26,6 +30,10 @@ int main(int argc, char** argv) {
   serve->add_option("--workers", workers, "Media worker threads (default: one per core)");
   serve->add_option("--announce", announce, "Public IP to put in ICE candidates (repeatable), for NAT");
   serve->add_option("--log-level", logLevel, "trace|debug|info|warn|error (default info)");
+  serve->add_option("--api-key", apiKeys, "API key accepted on /api/* and /ws (repeatable; default: generated)");
+  serve->add_option("--data-dir", dataDir, "Directory for the signing key and generated API key (default stagecast-data)");
+  serve->add_option("--store", store, "memory|redis (default memory)");
+  serve->add_flag("--no-media-auth", noMediaAuth, "Let WHIP/WHEP run without participant tokens (testing only)");
   cli.add_subcommand("version", "Print the version")->callback([] { std::cout << "stagecast 0.1.0\n"; });
 
   CLI11_PARSE(cli, argc, argv);
@@ -42,6 +50,10 @@ int main(int argc, char** argv) {
   if (workers != 0) config.workers = workers;
   if (!announce.empty()) config.announcedAddresses = announce;
   if (!logLevel.empty()) config.logLevel = logLevel;
+  if (!apiKeys.empty()) config.apiKeys = apiKeys;
+  if (!dataDir.empty()) config.dataDir = dataDir;
+  if (!store.empty()) config.store = store;
+  if (noMediaAuth) config.mediaAuth = false;
   log::init(config.logLevel);
 
   // The signals are taken by the server's own wait; block them first so no thread gets them by default.

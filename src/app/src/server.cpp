@@ -5,23 +5,100 @@
 #include <boost/asio/signal_set.hpp>
 #include <thread>
 
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "stagecast/api/control_api.hpp"
 #include "stagecast/api/media_api.hpp"
 #include "stagecast/api/status_api.hpp"
 #include "stagecast/app/assets.hpp"
+#include "stagecast/common/crypto.hpp"
 #include "stagecast/common/log.hpp"
+#include "stagecast/control/memory_store.hpp"
+#include "stagecast/control/redis_store.hpp"
 #include "stagecast/http/server.hpp"
 
 namespace stagecast::app {
 
+namespace {
+
+// The command layer's view of this node's media engine.
+class EngineMediaPlane final : public control::MediaPlane {
+ public:
+  explicit EngineMediaPlane(engine::Engine& engine) : engine_(engine) {}
+  void stageCreated(const control::StageRecord& s) override { engine_.createStage(s.stageId, s.channelId, nullptr); }
+  void stageDeleted(const control::StageRecord& s) override { engine_.deleteStage(s.stageId, nullptr); }
+  void endSession(const std::string& stageId, const std::string& sessionId) override {
+    engine_.remove(stageId, sessionId, [stageId, sessionId](Status st) {
+      if (st) spdlog::info("stage {}: viewer session {} ended (viewer left or timed out)", stageId, sessionId);
+    });
+  }
+
+ private:
+  engine::Engine& engine_;
+};
+
+// An API key from <dataDir>/api-key, generated on first start (mode 0600). The key itself is never logged.
+Result<std::string> generatedApiKey(const std::string& dataDir) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::path(dataDir) / "api-key";
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    std::ifstream in(path);
+    std::string key;
+    std::getline(in, key);
+    if (!key.empty()) return key;
+  }
+  fs::create_directories(path.parent_path(), ec);
+  const std::string key = crypto::randomId(32);
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return Error("CONFIG_INVALID", "cannot write " + path.string());
+    out << key << "\n";
+  }
+  ::chmod(tmp.c_str(), 0600);
+  fs::rename(tmp, path, ec);
+  if (ec) return Error("CONFIG_INVALID", "cannot write " + path.string() + ": " + ec.message());
+  spdlog::info("generated an API key into {} (send it as x-api-key)", path.string());
+  return key;
+}
+
+}  // namespace
+
 struct Server::Impl {
   ServerConfig config;
   std::unique_ptr<engine::Engine> engine;
-  boost::asio::io_context io{1};
+  boost::asio::io_context io;
   http::Router router;
   std::unique_ptr<http::Server> http;
-  std::thread httpThread;
+  std::vector<std::thread> httpThreads;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopped{false};
+
+  // Live channels.
+  std::optional<auth::SigningKey> key;
+  std::unique_ptr<auth::TokenSigner> signer;
+  std::unique_ptr<control::Store> store;
+  std::unique_ptr<EngineMediaPlane> mediaPlane;
+  control::SystemWallClock wallClock;
+  std::unique_ptr<control::ChannelService> channels;
+  std::shared_ptr<api::NotificationHub> hub;
+  std::vector<std::string> apiKeys;
+  boost::asio::io_context controlIo{1};
+  std::unique_ptr<boost::asio::steady_timer> sweepTimer;
+  std::thread controlThread;
+
+  void scheduleSweep() {
+    sweepTimer->expires_after(std::chrono::seconds(1));
+    sweepTimer->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      channels->sweep();
+      scheduleSweep();
+    });
+  }
 };
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
@@ -53,16 +130,82 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   if (!engine) return engine.error();
   impl.engine = std::move(engine).value();
 
+  // Live channels: signing key, API keys, store, command layer.
+  namespace fs = std::filesystem;
+  const std::string keyFile =
+      config.jwtKeyFile.empty() ? (fs::path(config.dataDir) / "jwt-es384.pem").string() : config.jwtKeyFile;
+  auto key = auth::SigningKey::loadOrCreate(keyFile);
+  if (!key) return key.error().withContext("signing key " + keyFile);
+  impl.key = std::move(key).value();
+  impl.signer = std::make_unique<auth::TokenSigner>(*impl.key);
+  impl.apiKeys = config.apiKeys;
+  if (impl.apiKeys.empty()) {
+    auto k = generatedApiKey(config.dataDir);
+    if (!k) return k.error();
+    impl.apiKeys.push_back(*k);
+  }
+  if (config.store == "memory") {
+    impl.store = std::make_unique<control::MemoryStore>(config.notificationHistory);
+  } else if (config.store == "redis") {
+    control::RedisOptions ro;
+    ro.host = config.redisHost;
+    ro.port = config.redisPort;
+    ro.password = config.redisPassword;
+    ro.keyPrefix = config.redisKeyPrefix;
+    ro.historyLimit = config.notificationHistory;
+    auto r = control::RedisStore::connect(ro);
+    if (!r) return r.error();
+    impl.store = std::move(r).value();
+  } else {
+    return Error("CONFIG_INVALID", "store must be \"memory\" or \"redis\", got '" + config.store + "'");
+  }
+  if (config.stageCapacity == 0) return Error("CONFIG_INVALID", "stageCapacity must be at least 1");
+  impl.mediaPlane = std::make_unique<EngineMediaPlane>(*impl.engine);
+  control::ControlConfig cc;
+  cc.stageCapacity = config.stageCapacity;
+  cc.stageGrace = std::chrono::seconds(config.stageGraceSeconds);
+  cc.minStages = config.minStages;
+  cc.viewerTimeout = std::chrono::seconds(config.viewerTimeoutSeconds);
+  cc.channels = config.channels;
+  cc.defaultChannel = config.channels.empty() ? "main" : config.channels.front();
+  cc.publicBaseUrl = config.publicBaseUrl;
+  impl.channels =
+      std::make_unique<control::ChannelService>(cc, *impl.store, *impl.signer, *impl.mediaPlane, impl.wallClock);
+
   api::MediaApiOptions mo;
   mo.iceServers = config.iceServers;
+  if (config.mediaAuth) {
+    mo.verifier = std::make_shared<auth::TokenVerifier>(*impl.key);
+  } else {
+    spdlog::warn("media authentication is off: anyone can publish and watch");
+  }
+  auto* channels = impl.channels.get();
+  mo.onViewerSession = [channels](const std::string& stage, const std::string& user, const std::string& session) {
+    if (!user.empty()) channels->viewerSessionStarted(stage, user, session);
+  };
+  mo.onSessionDeleted = [channels](const std::string& stage, const std::string& session) {
+    channels->sessionEnded(stage, session);
+  };
+  impl.engine->setSessionEndedHandler([channels](const std::string& stage, const std::string& session, const Error&) {
+    channels->sessionEnded(stage, session);
+  });
   api::registerMediaRoutes(impl.router, *impl.engine, mo);
-  api::registerStatusRoutes(impl.router, *impl.engine, impl.ready);
+  api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get());
+  api::ControlApiOptions co;
+  co.apiKeys = impl.apiKeys;
+  co.mediaNodeSecret = config.mediaNodeSecret;
+  co.heartbeatIntervalSeconds = config.heartbeatIntervalSeconds;
+  impl.hub = api::registerControlRoutes(impl.router, *impl.channels, *impl.key, co);
   for (const auto& a : assets()) {
     auto handler = [&a](http::Request&, http::Responder done) {
       done(http::Response::text(200, std::string(a.body), std::string(a.contentType)));
     };
     impl.router.add("GET", std::string(a.path), handler);
     if (a.path == "/index.html") impl.router.add("GET", "/", handler);
+    // Pages are also served without their extension: /broadcaster, /watch.
+    if (a.path.size() > 5 && a.path.substr(a.path.size() - 5) == ".html" && a.path != "/index.html") {
+      impl.router.add("GET", std::string(a.path.substr(0, a.path.size() - 5)), handler);
+    }
   }
 
   http::ServerOptions ho;
@@ -75,10 +218,20 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
 Status Server::start() {
   auto& impl = *impl_;
   impl.engine->start();
-  impl.httpThread = std::thread([&impl] {
-    pthread_setname_np(pthread_self(), "http");
-    impl.io.run();
+  if (auto st = impl.channels->start(); !st) return st;
+  impl.sweepTimer = std::make_unique<boost::asio::steady_timer>(impl.controlIo);
+  impl.scheduleSweep();
+  impl.controlThread = std::thread([&impl] {
+    pthread_setname_np(pthread_self(), "control");
+    impl.controlIo.run();
   });
+  const std::size_t threads = std::max<std::size_t>(1, impl.config.httpThreads);
+  for (std::size_t i = 0; i < threads; ++i) {
+    impl.httpThreads.emplace_back([&impl] {
+      pthread_setname_np(pthread_self(), "http");
+      impl.io.run();
+    });
+  }
   impl.ready = true;
   return {};
 }
@@ -87,6 +240,14 @@ void Server::stop() {
   auto& impl = *impl_;
   if (impl.stopped.exchange(true)) return;
   impl.ready = false;
+  if (impl.sweepTimer) {
+    boost::asio::post(impl.controlIo, [&impl] {
+      impl.sweepTimer->cancel();
+      impl.controlIo.stop();
+    });
+  }
+  if (impl.controlThread.joinable()) impl.controlThread.join();
+  if (impl.channels) impl.channels->stop();
   // Media first: sessions are closed (DTLS close_notify) while their sockets still exist.
   if (impl.engine) impl.engine->stop();
   if (impl.http) {
@@ -95,7 +256,9 @@ void Server::stop() {
       impl.io.stop();
     });
   }
-  if (impl.httpThread.joinable()) impl.httpThread.join();
+  for (auto& t : impl.httpThreads) {
+    if (t.joinable()) t.join();
+  }
   impl.http.reset();
   spdlog::info("stopped");
 }
@@ -111,5 +274,8 @@ void Server::runUntilSignal() {
 std::uint16_t Server::httpPort() const { return impl_->http ? impl_->http->port() : 0; }
 Endpoint Server::udpEndpoint() const { return impl_->engine->udpEndpoint(); }
 engine::Engine& Server::engine() { return *impl_->engine; }
+control::ChannelService& Server::channels() { return *impl_->channels; }
+const auth::SigningKey& Server::signingKey() const { return *impl_->key; }
+const std::vector<std::string>& Server::apiKeys() const { return impl_->apiKeys; }
 
 }  // namespace stagecast::app

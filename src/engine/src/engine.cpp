@@ -107,6 +107,11 @@ struct Engine::Impl {
   std::mutex sessionEndedMutex;
   SessionEndedFn sessionEnded;
 
+  // Relay links: which stages relay an origin stage's publisher (a channel's stages relay the channel).
+  mutable std::shared_mutex relayMutex;
+  std::unordered_map<std::string, std::vector<std::string>> relayTargets;  // origin -> stages relaying it
+  std::unordered_map<std::string, std::string> relayOrigin;                // stage -> its origin
+
   struct Worker final : sfu::DatagramSender, sfu::ShardObserver {
     Impl& engine;
     std::size_t index;
@@ -220,6 +225,67 @@ struct Engine::Impl {
       }
       if (fn) fn(stageId, sessionId, reason);
     }
+    // Relay: the origin's events are posted to the workers of the stages that relay it (always posted, even to
+    // this worker, so a shard is never re-entered while it is changing its own stages).
+    template <class Fn>
+    void forRelayTargets(const std::string& originId, Fn&& fn) {
+      std::vector<std::pair<std::size_t, std::vector<std::string>>> byWorker;
+      {
+        std::shared_lock lock(engine.relayMutex);
+        auto it = engine.relayTargets.find(originId);
+        if (it == engine.relayTargets.end() || it->second.empty()) return;
+        std::lock_guard stagesLock(engine.stagesMutex);
+        for (const auto& target : it->second) {
+          auto w = engine.stageWorker.find(target);
+          if (w == engine.stageWorker.end()) continue;
+          auto slot = std::find_if(byWorker.begin(), byWorker.end(), [&](const auto& p) { return p.first == w->second; });
+          if (slot == byWorker.end()) {
+            byWorker.push_back({w->second, {}});
+            slot = byWorker.end() - 1;
+          }
+          slot->second.push_back(target);
+        }
+      }
+      for (auto& [index, targets] : byWorker) {
+        Worker& w = *engine.workers[index];
+        ++posts;
+        asio::post(w.io, [&w, targets = std::move(targets), fn] {
+          for (const auto& t : targets) fn(*w.shard, t);
+          w.flush();
+        });
+      }
+    }
+    void onSourceAttached(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) override {
+      forRelayTargets(stageId, [kind, codec](sfu::Shard& s, const std::string& t) { s.relayAttach(t, kind, codec); });
+    }
+    void onSourcePacket(const std::string& stageId, const std::string& kind, const sfu::SharedPacket& packet) override {
+      forRelayTargets(stageId, [kind, packet](sfu::Shard& s, const std::string& t) {
+        s.relayPacket(t, kind, packet, Clock::now());
+      });
+    }
+    void onSourceSenderReport(const std::string& stageId, const std::string& kind,
+                              const sfu::SenderReportInfo& sr) override {
+      forRelayTargets(stageId, [kind, sr](sfu::Shard& s, const std::string& t) { s.relaySenderReport(t, kind, sr); });
+    }
+    void onSourceDetached(const std::string& stageId, const std::string& kind) override {
+      forRelayTargets(stageId, [kind](sfu::Shard& s, const std::string& t) { s.relayDetach(t, kind); });
+    }
+    void onKeyframeWanted(const std::string& stageId) override {
+      std::string origin;
+      {
+        std::shared_lock lock(engine.relayMutex);
+        auto it = engine.relayOrigin.find(stageId);
+        if (it == engine.relayOrigin.end()) return;
+        origin = it->second;
+      }
+      Worker& w = engine.workerForStage(origin, true);
+      ++posts;
+      asio::post(w.io, [&w, origin] {
+        w.shard->requestKeyframe(origin, Clock::now());
+        w.flush();
+      });
+    }
+
     void onStageClosed(const std::string& stageId) override {
       std::lock_guard lock(engine.stagesMutex);
       auto it = engine.stageWorker.find(stageId);
@@ -429,6 +495,64 @@ void Engine::patch(const std::string& stageId, const std::string& sessionId, std
                     done = std::move(done)] {
     done(w.shard->patch(stageId, sessionId, ifMatch, fragment, Clock::now()));
     w.flush();
+  });
+}
+
+void Engine::createStage(const std::string& stageId, const std::string& originId, std::function<void()> done) {
+  auto& impl = *impl_;
+  auto& target = impl.workerForStage(stageId, true);
+  if (originId.empty() || originId == stageId) {
+    asio::post(target.io, [&target, stageId, done = std::move(done)] {
+      target.shard->ensureStage(stageId);
+      if (done) done();
+    });
+    return;
+  }
+  auto& origin = impl.workerForStage(originId, true);
+  asio::post(target.io, [&impl, &target, &origin, stageId, originId, done = std::move(done)]() mutable {
+    target.shard->ensureStage(stageId);
+    // On the origin's worker: take what the origin has now and link the stage in the same step, so that every
+    // packet after the snapshot is posted to the stage after the snapshot itself.
+    asio::post(origin.io, [&impl, &target, &origin, stageId, originId, done = std::move(done)]() mutable {
+      auto snapshot = origin.shard->relaySnapshot(originId);
+      {
+        std::unique_lock lock(impl.relayMutex);
+        auto& targets = impl.relayTargets[originId];
+        if (std::find(targets.begin(), targets.end(), stageId) == targets.end()) targets.push_back(stageId);
+        impl.relayOrigin[stageId] = originId;
+      }
+      asio::post(target.io, [&target, stageId, snapshot = std::move(snapshot), done = std::move(done)] {
+        const TimePoint now = Clock::now();
+        for (const auto& snap : snapshot) {
+          target.shard->relayAttach(stageId, snap.kind, snap.codec);
+          if (snap.senderReport) target.shard->relaySenderReport(stageId, snap.kind, *snap.senderReport);
+          for (const auto& p : snap.gop) target.shard->relayPacket(stageId, snap.kind, p, now);
+        }
+        target.flush();
+        if (done) done();
+      });
+    });
+  });
+}
+
+void Engine::deleteStage(const std::string& stageId, std::function<void(bool)> done) {
+  auto& impl = *impl_;
+  {
+    std::unique_lock lock(impl.relayMutex);
+    if (auto it = impl.relayOrigin.find(stageId); it != impl.relayOrigin.end()) {
+      auto t = impl.relayTargets.find(it->second);
+      if (t != impl.relayTargets.end()) {
+        std::erase(t->second, stageId);
+        if (t->second.empty()) impl.relayTargets.erase(t);
+      }
+      impl.relayOrigin.erase(it);
+    }
+  }
+  auto& w = impl.workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, done = std::move(done)] {
+    const bool existed = w.shard->dropStage(stageId);
+    w.flush();
+    if (done) done(existed);
   });
 }
 

@@ -104,6 +104,10 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   routes_.push_back(Route{std::move(method), splitPath(pattern), std::move(handler)});
 }
 
+void Router::addWebSocket(std::string pattern, WebSocketHandler handler) {
+  webSocketRoutes_.push_back(WebSocketRoute{splitPath(pattern), std::move(handler)});
+}
+
 const Handler* Router::match(Request& request, bool& pathExists) const {
   pathExists = false;
   const auto path = splitPath(request.path);
@@ -120,6 +124,31 @@ const Handler* Router::match(Request& request, bool& pathExists) const {
       bestRank = std::move(*rank);
     }
   }
+  if (!pathExists) {
+    for (const auto& route : webSocketRoutes_) {
+      if (matchRoute(route.segments, path, nullptr)) {
+        pathExists = true;
+        break;
+      }
+    }
+  }
+  if (best == nullptr) return nullptr;
+  request.params.clear();
+  matchRoute(best->segments, path, &request.params);
+  return &best->handler;
+}
+
+const WebSocketHandler* Router::matchWebSocket(Request& request) const {
+  const auto path = splitPath(request.path);
+  const WebSocketRoute* best = nullptr;
+  std::vector<int> bestRank;
+  for (const auto& route : webSocketRoutes_) {
+    auto rank = matchRoute(route.segments, path, nullptr);
+    if (rank && (best == nullptr || *rank > bestRank)) {
+      best = &route;
+      bestRank = std::move(*rank);
+    }
+  }
   if (best == nullptr) return nullptr;
   request.params.clear();
   matchRoute(best->segments, path, &request.params);
@@ -132,6 +161,11 @@ std::vector<std::string> Router::methodsFor(const std::string& path) const {
   for (const auto& route : routes_) {
     if (!matchRoute(route.segments, segments, nullptr)) continue;
     if (std::find(methods.begin(), methods.end(), route.method) == methods.end()) methods.push_back(route.method);
+  }
+  for (const auto& route : webSocketRoutes_) {
+    if (!matchRoute(route.segments, segments, nullptr)) continue;
+    if (std::find(methods.begin(), methods.end(), "GET") == methods.end()) methods.emplace_back("GET");
+    break;
   }
   return methods;
 }

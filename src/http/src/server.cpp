@@ -1,5 +1,6 @@
 // HTTP/1.1 server on Boost.Beast. One Session per connection, each on its own strand; the Core (shared by the
-// Server and its sessions) owns the acceptor and the set of live sessions.
+// Server and its connections) owns the acceptor and the set of live connections. A Session whose request is
+// a WebSocket upgrade hands its socket to a WsConnection on the same strand, which takes its place in the set.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -11,11 +12,14 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <cctype>
+#include <deque>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <set>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -27,6 +31,7 @@ namespace stagecast::http {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = net::ip::tcp;
 
 namespace {
@@ -40,6 +45,14 @@ constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr const char* kDefaultAllowHeaders = "Authorization, Content-Type, If-Match";
 constexpr const char* kAcceptPatch = "application/trickle-ice-sdpfrag";
+// Time allowed for the 101 response to be written and for the closing handshake; then the socket is closed.
+constexpr std::chrono::seconds kWebSocketCloseTimeout{5};
+constexpr std::size_t kMaxWebSocketKeyBytes = 24;        // base64 of the 16-byte nonce (RFC 6455 §4.1)
+constexpr std::size_t kMaxCloseReasonBytes = 123;        // a control frame carries at most 125 bytes
+constexpr std::size_t kKeptReadBufferBytes = 16 * 1024;  // a larger read buffer is released after its message
+
+// Permessage-deflate is compiled out: notifications are small and compression costs CPU per connection.
+using WsStream = websocket::stream<beast::tcp_stream, false>;
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -120,9 +133,41 @@ bool parseTarget(std::string_view target, std::string& path, std::map<std::strin
   return true;
 }
 
-class Session;
+// Close codes an endpoint may send (RFC 6455 §7.4.1, §7.4.2; 1012-1014 from the IANA registry).
+bool sendableCloseCode(std::uint16_t code) {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
 
-// State shared by the Server and its sessions; outlives the Server while connections are still closing.
+websocket::close_reason makeCloseReason(std::uint16_t code, std::string reason) {
+  if (!sendableCloseCode(code)) {
+    spdlog::warn("http: websocket close code {} may not be sent, using 1000", code);
+    code = websocket::close_code::normal;
+  }
+  if (reason.size() > kMaxCloseReasonBytes) {
+    std::size_t n = kMaxCloseReasonBytes;
+    while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;  // whole UTF-8 sequences only
+    reason.resize(n);
+  }
+  websocket::close_reason cr(code);
+  cr.reason = beast::string_view(reason.data(), reason.size());
+  return cr;
+}
+
+// A registered connection: a Session (HTTP) or a WsConnection.
+class Connection {
+ public:
+  explicit Connection(net::any_io_executor executor) : executor_(std::move(executor)) {}
+  virtual ~Connection() = default;
+  // The connection's strand. Fixed for the connection's life, so any thread may read it.
+  [[nodiscard]] const net::any_io_executor& executor() const { return executor_; }
+  // On the connection's strand, for Server::stop().
+  virtual void stop() = 0;
+
+ private:
+  const net::any_io_executor executor_;
+};
+
+// State shared by the Server and its connections; outlives the Server while connections are still closing.
 class Core : public std::enable_shared_from_this<Core> {
  public:
   Core(net::io_context& io, Router& router, ServerOptions options)
@@ -134,7 +179,9 @@ class Core : public std::enable_shared_from_this<Core> {
 
   Status listen(const Endpoint& endpoint);
   void stop();
-  void remove(const std::weak_ptr<Session>& session);
+  void remove(const std::weak_ptr<Connection>& connection);
+  // Puts `to` in the place of `from` (an upgrade). False once the server is stopping: `to` is not registered.
+  bool adopt(const std::weak_ptr<Connection>& from, const std::shared_ptr<Connection>& to);
   [[nodiscard]] std::size_t connectionCount() const {
     std::lock_guard lock(mutex_);
     return sessions_.size();
@@ -156,21 +203,23 @@ class Core : public std::enable_shared_from_this<Core> {
   mutable std::mutex mutex_;
   bool listening_ = false;
   bool stopped_ = false;
-  std::set<std::weak_ptr<Session>, std::owner_less<std::weak_ptr<Session>>> sessions_;
+  std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> sessions_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class WsConnection;
+
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Core> core, Endpoint remote)
-      : stream_(std::move(socket)), core_(std::move(core)), remote_(remote) {}
-  ~Session() { core_->remove(weak_from_this()); }
+      : Connection(socket.get_executor()), stream_(std::move(socket)), core_(std::move(core)), remote_(remote) {}
+  ~Session() override { core_->remove(weak_from_this()); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void start() {
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
   }
-  net::any_io_executor executor() { return stream_.get_executor(); }
+  void stop() override { close(); }
   // On the strand: closes the socket; pending operations complete with errors and release the session.
   void close();
   // On the strand: the responder's delivery of the response to request number `seq`.
@@ -183,6 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void onRead(beast::error_code ec);
   void onReadError(beast::error_code ec);
   void route();
+  void upgrade(const WebSocketHandler& handler);
   void watchPeer();
   Responder makeResponder();
   // closeAfter: the connection's framing is lost (parse errors, limits); keep-alive is honoured otherwise.
@@ -195,7 +245,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::optional<bhttp::response<bhttp::string_body>> response_;  // kept alive while it is written
+  std::optional<bhttp::response<bhttp::string_body>> response_;       // kept alive while it is written
+  std::optional<bhttp::request<bhttp::string_body>> upgradeRequest_;  // a WebSocket upgrade being routed
   std::shared_ptr<Core> core_;
   // While a handler holds the responder no I/O is pending, so the session keeps itself alive; the cycle ends
   // when the response is delivered or the connection closes (peer gone, stop()).
@@ -206,10 +257,96 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keepAlive_ = false;
   bool head_ = false;
   bool awaiting_ = false;  // a handler owns the current request's responder
-  bool closed_ = false;
+  bool closed_ = false;    // also once the socket was handed to a WebSocket connection
   std::uint64_t seq_ = 0;
   std::size_t lingered_ = 0;
   std::array<char, 4096> lingerBuffer_{};
+};
+
+// A WebSocket connection. Its socket comes from the Session that read the upgrade request, on the same strand.
+// Everything but send()/requestClose() runs on that strand. Outgoing messages wait in a queue guarded by a mutex
+// (send() is called from any thread); one async_write runs at a time. The connection keeps itself alive through
+// its pending operations only; callers hold a WsHandle, which refers to it weakly.
+class WsConnection : public Connection, public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(std::shared_ptr<Core> core, net::any_io_executor executor, Endpoint remote)
+      : Connection(std::move(executor)),
+        core_(std::move(core)),
+        remote_(remote),
+        closeTimer_(this->executor()),
+        maxQueuedBytes_(core_->options().maxWebSocketQueueBytes) {}
+  ~WsConnection() override { core_->remove(weak_from_this()); }
+  WsConnection(const WsConnection&) = delete;
+  WsConnection& operator=(const WsConnection&) = delete;
+
+  void stop() override { closeOnStrand(makeCloseReason(websocket::close_code::going_away, "server stopping"), true); }
+
+  // On the strand: the handler refused the upgrade; the handle it got stays inert.
+  void reject();
+  // On the strand: the handler accepted; answers the handshake. `registered` is false when the server is
+  // stopping, in which case the connection closes at once.
+  void start(beast::tcp_stream stream, bhttp::request<bhttp::string_body> request, WebSocketCallbacks callbacks,
+             bool registered);
+
+  // Any thread.
+  void send(std::string text);
+  void requestClose(websocket::close_reason reason);
+
+ private:
+  enum class State { Pending, Handshake, Open, Closing, Closed };
+
+  void onAccept(beast::error_code ec);
+  void read();
+  void onRead(beast::error_code ec);
+  void kick();
+  void flush();
+  void onWrite(beast::error_code ec);
+  // Stops taking messages, tells the application, and sends a close frame once the queue is written (at once
+  // when `discard` drops the queue). The socket is closed after kWebSocketCloseTimeout at the latest.
+  void closeOnStrand(websocket::close_reason reason, bool discard);
+  void startClose();
+  // Closes the socket; the end of every path.
+  void finish();
+  void notifyClosed();
+
+  std::shared_ptr<Core> core_;
+  Endpoint remote_;
+  std::optional<WsStream> ws_;
+  std::optional<bhttp::request<bhttp::string_body>> request_;  // the upgrade request, until it is answered
+  WebSocketCallbacks callbacks_;
+  beast::flat_buffer readBuffer_;
+  std::string writing_;  // the message being written
+  net::steady_timer closeTimer_;
+  State state_ = State::Pending;
+  std::optional<websocket::close_reason> closeReason_;  // a close is due once the queue is written
+  bool notified_ = false;                               // onClose has been called (or never will be)
+
+  std::mutex mutex_;  // guards the members below; never held while calling out
+  std::deque<std::string> queue_;
+  std::size_t queuedBytes_ = 0;  // queue_ plus writing_
+  const std::size_t maxQueuedBytes_;
+  bool accepting_ = true;    // send() queues messages
+  bool writerBusy_ = false;  // a flush is posted or a write is in progress
+};
+
+// What callers hold. Refers to the connection weakly, so that it neither keeps a closed connection alive nor
+// dangles.
+class WsHandle final : public WebSocket {
+ public:
+  WsHandle(const std::shared_ptr<WsConnection>& connection, Endpoint remote)
+      : connection_(connection), remote_(remote) {}
+
+  void send(std::string text) override {
+    if (auto connection = connection_.lock()) connection->send(std::move(text));
+  }
+  void close(std::uint16_t code, std::string reason) override {
+    if (auto connection = connection_.lock()) connection->requestClose(makeCloseReason(code, std::move(reason)));
+  }
+  [[nodiscard]] Endpoint remote() const override { return remote_; }
+
+ private:
+  std::weak_ptr<WsConnection> connection_;
+  Endpoint remote_;
 };
 
 // ---- Core ------------------------------------------------------------------------------------------------
@@ -276,7 +413,7 @@ void Core::onAccept(beast::error_code ec, tcp::socket socket) {
 }
 
 void Core::stop() {
-  std::vector<std::weak_ptr<Session>> open;
+  std::vector<std::weak_ptr<Connection>> open;
   {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
@@ -289,13 +426,21 @@ void Core::stop() {
     self->retryTimer_.cancel();
   });
   for (auto& weak : open) {
-    if (auto session = weak.lock()) net::post(session->executor(), [session] { session->close(); });
+    if (auto connection = weak.lock()) net::post(connection->executor(), [connection] { connection->stop(); });
   }
 }
 
-void Core::remove(const std::weak_ptr<Session>& session) {
+void Core::remove(const std::weak_ptr<Connection>& connection) {
   std::lock_guard lock(mutex_);
-  sessions_.erase(session);
+  sessions_.erase(connection);
+}
+
+bool Core::adopt(const std::weak_ptr<Connection>& from, const std::shared_ptr<Connection>& to) {
+  std::lock_guard lock(mutex_);
+  if (stopped_) return false;
+  sessions_.erase(from);
+  sessions_.insert(to);
+  return true;
 }
 
 // ---- Session ---------------------------------------------------------------------------------------------
@@ -373,6 +518,7 @@ void Session::onRead(beast::error_code ec) {
   version_ = message.version();
   keepAlive_ = message.keep_alive();
   request_ = Request{};
+  upgradeRequest_.reset();
   request_.method = std::string(sv(message.method_string()));
   head_ = request_.method == "HEAD";
   request_.remote = remote_;
@@ -381,11 +527,16 @@ void Session::onRead(beast::error_code ec) {
   }
   for (const auto& field : message) request_.headers.emplace(sv(field.name_string()), sv(field.value()));
   request_.body = std::move(message.body());
+  if (websocket::is_upgrade(message)) upgradeRequest_.emplace(std::move(message));
   route();
 }
 
 void Session::route() {
   const Router& router = core_->router();
+  if (upgradeRequest_) {
+    if (const WebSocketHandler* webSocket = router.matchWebSocket(request_)) return upgrade(*webSocket);
+    upgradeRequest_.reset();  // no WebSocket here: an ordinary request (RFC 9110 §7.8 lets a server ignore Upgrade)
+  }
   bool pathExists = false;
   const Handler* handler = router.match(request_, pathExists);
   if (handler == nullptr && request_.method == "HEAD" && pathExists) {
@@ -398,6 +549,11 @@ void Session::route() {
   if (handler == nullptr) {
     if (!pathExists) {
       return sendError(404, "NOT_FOUND", "no route for " + request_.path, false);
+    }
+    if ((request_.method == "GET" || request_.method == "HEAD") && router.matchWebSocket(request_) != nullptr) {
+      auto response = Response::error(426, "UPGRADE_REQUIRED", request_.path + " is a WebSocket endpoint");
+      response.headers.emplace("Upgrade", "websocket");  // RFC 9110 §15.5.22
+      return write(std::move(response), !keepAlive_);
     }
     const auto allow = allowedMethods(router.methodsFor(request_.path));
     if (request_.method == "OPTIONS") {
@@ -432,6 +588,54 @@ void Session::route() {
     spdlog::error("http: handler for {} {} threw a non-standard exception", request_.method, request_.path);
     responder(Response::error(500, "INTERNAL_ERROR", "internal server error"));
   }
+}
+
+void Session::upgrade(const WebSocketHandler& handler) {
+  const auto& req = *upgradeRequest_;
+  // The checks of Beast's accept, made here so that a handler only sees handshakes that can complete.
+  const auto key = req[bhttp::field::sec_websocket_key];
+  if (req.version() != 11 || req.find(bhttp::field::host) == req.end() || key.empty() ||
+      key.size() > kMaxWebSocketKeyBytes) {
+    upgradeRequest_.reset();
+    return sendError(400, "BAD_REQUEST", "invalid WebSocket handshake", false);
+  }
+  if (req[bhttp::field::sec_websocket_version] != "13") {
+    upgradeRequest_.reset();
+    auto response = Response::error(426, "UNSUPPORTED_WEBSOCKET_VERSION", "only WebSocket version 13 is supported");
+    response.headers.emplace("Sec-WebSocket-Version", "13");  // RFC 6455 §4.4
+    return write(std::move(response), !keepAlive_);
+  }
+  if (buffer_.size() != 0) {
+    // Frames sent before the handshake response (RFC 6455 §4.1 forbids it) would be lost in the hand-over.
+    upgradeRequest_.reset();
+    return sendError(400, "BAD_REQUEST", "data sent before the WebSocket handshake completed", true);
+  }
+
+  auto connection = std::make_shared<WsConnection>(core_, executor(), remote_);
+  std::variant<Response, WebSocketCallbacks> decision;
+  try {
+    decision = handler(request_, std::make_shared<WsHandle>(connection, remote_));
+  } catch (const std::exception& e) {
+    spdlog::error("http: websocket handler for {} threw: {}", request_.path, e.what());
+    decision = Response::error(500, "INTERNAL_ERROR", "internal server error");
+  } catch (...) {
+    spdlog::error("http: websocket handler for {} threw a non-standard exception", request_.path);
+    decision = Response::error(500, "INTERNAL_ERROR", "internal server error");
+  }
+  if (auto* response = std::get_if<Response>(&decision)) {
+    connection->reject();
+    upgradeRequest_.reset();
+    if (response->status < 200) {
+      spdlog::error("http: websocket handler for {} refused with status {}", request_.path, response->status);
+      *response = Response::error(500, "INTERNAL_ERROR", "internal server error");
+    }
+    return write(std::move(*response), !keepAlive_);
+  }
+  closed_ = true;  // the socket belongs to the WebSocket connection from here on
+  const bool registered = core_->adopt(weak_from_this(), connection);
+  connection->start(std::move(stream_), std::move(*upgradeRequest_), std::get<WebSocketCallbacks>(std::move(decision)),
+                    registered);
+  upgradeRequest_.reset();
 }
 
 Responder Session::makeResponder() {
@@ -516,6 +720,12 @@ void Session::write(Response response, bool closeAfter) {
     if (!head_) res.body() = std::move(response.body);
   }
   res.keep_alive(!closeAfter);
+  if (res.find(bhttp::field::upgrade) != res.end()) {
+    // An Upgrade header is announced in Connection (RFC 9110 §7.8).
+    const auto connection = sv(res[bhttp::field::connection]);
+    res.set(bhttp::field::connection,
+            connection.empty() ? std::string("Upgrade") : std::string(connection) + ", Upgrade");
+  }
   response_.emplace(std::move(res));
   stream_.expires_after(options.idleTimeout);
   bhttp::async_write(stream_, *response_, [self = shared_from_this(), closeAfter](beast::error_code ec, std::size_t) {
@@ -546,6 +756,239 @@ void Session::onLinger(beast::error_code ec, std::size_t n) {
   stream_.async_read_some(
       net::buffer(lingerBuffer_),
       [self = shared_from_this()](beast::error_code readEc, std::size_t m) { self->onLinger(readEc, m); });
+}
+
+// ---- WsConnection ----------------------------------------------------------------------------------------
+
+void WsConnection::reject() {
+  state_ = State::Closed;
+  notified_ = true;
+  std::lock_guard lock(mutex_);
+  accepting_ = false;
+  queue_.clear();
+  queuedBytes_ = 0;
+}
+
+void WsConnection::start(beast::tcp_stream stream, bhttp::request<bhttp::string_body> request,
+                         WebSocketCallbacks callbacks, bool registered) {
+  const auto& options = core_->options();
+  callbacks_ = std::move(callbacks);
+  ws_.emplace(std::move(stream));
+  request_.emplace(std::move(request));
+  state_ = State::Handshake;
+  if (!registered) return finish();  // the server is stopping
+
+  auto& lowest = beast::get_lowest_layer(*ws_);
+  lowest.expires_never();  // the websocket stream keeps its own time
+  // Notifications are small and often come in bursts: without this, Nagle's algorithm holds each one back until
+  // the previous one is acknowledged, which a delayed ACK can make take tens of milliseconds.
+  beast::error_code ignored;
+  lowest.socket().set_option(tcp::no_delay(true), ignored);
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = kWebSocketCloseTimeout;
+  if (options.webSocketPingInterval.count() > 0) {
+    // Beast pings after half the idle timeout without a message and gives up after the other half.
+    timeouts.idle_timeout = 2 * options.webSocketPingInterval;
+    timeouts.keep_alive_pings = true;
+  } else {
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+  }
+  ws_->set_option(timeouts);
+  ws_->set_option(websocket::stream_base::decorator(
+      [name = options.serverName](websocket::response_type& res) { res.set(bhttp::field::server, name); }));
+  ws_->read_message_max(options.maxWebSocketMessageBytes);
+  ws_->text(true);
+  ws_->async_accept(*request_, [self = shared_from_this()](beast::error_code ec) { self->onAccept(ec); });
+}
+
+void WsConnection::onAccept(beast::error_code ec) {
+  request_.reset();
+  if (state_ != State::Handshake) return;
+  if (ec) {
+    spdlog::debug("http: websocket handshake with {} failed: {}", remote_.toString(), ec.message());
+    return finish();
+  }
+  state_ = State::Open;
+  spdlog::debug("http: websocket open with {}", remote_.toString());
+  read();
+  kick();  // messages queued during the handshake, or a close requested meanwhile
+}
+
+void WsConnection::read() {
+  ws_->async_read(readBuffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+}
+
+void WsConnection::onRead(beast::error_code ec) {
+  if (ec) {
+    if (ec == websocket::error::closed) {
+      spdlog::debug("http: websocket {} closed by peer ({})", remote_.toString(), ws_->reason().code);
+    } else if (ec != net::error::operation_aborted) {
+      spdlog::debug("http: websocket {} read ended: {}", remote_.toString(), ec.message());
+    }
+    // While our own close is in progress its completion finishes the connection.
+    if (state_ != State::Closing) finish();
+    return;
+  }
+  if (!ws_->got_text()) {
+    readBuffer_.clear();
+    closeOnStrand(makeCloseReason(websocket::close_code::unknown_data, "binary messages are not supported"), true);
+    return read();  // the closing handshake needs a pending read
+  }
+  if (!notified_ && !closeReason_ && callbacks_.onMessage) {
+    const auto data = readBuffer_.cdata();
+    const std::string_view text(static_cast<const char*>(data.data()), data.size());
+    try {
+      callbacks_.onMessage(text);
+    } catch (const std::exception& e) {
+      spdlog::error("http: websocket message handler threw: {}", e.what());
+      closeOnStrand(makeCloseReason(websocket::close_code::internal_error, "internal server error"), true);
+    } catch (...) {
+      spdlog::error("http: websocket message handler threw a non-standard exception");
+      closeOnStrand(makeCloseReason(websocket::close_code::internal_error, "internal server error"), true);
+    }
+  }
+  readBuffer_.clear();
+  if (readBuffer_.capacity() > kKeptReadBufferBytes) readBuffer_.shrink_to_fit();
+  if (state_ == State::Closed) return;
+  read();
+}
+
+void WsConnection::send(std::string text) {
+  std::unique_lock lock(mutex_);
+  if (!accepting_) return;
+  if (text.size() > maxQueuedBytes_ - queuedBytes_) {  // queuedBytes_ never exceeds the limit
+    accepting_ = false;
+    lock.unlock();
+    spdlog::info("http: websocket {} is too slow (more than {} bytes unsent), closing", remote_.toString(),
+                 maxQueuedBytes_);
+    net::post(executor(), [self = shared_from_this()] {
+      self->closeOnStrand(makeCloseReason(websocket::close_code::try_again_later, "too slow"), true);
+    });
+    return;
+  }
+  queuedBytes_ += text.size();
+  queue_.push_back(std::move(text));
+  if (writerBusy_) return;
+  writerBusy_ = true;
+  lock.unlock();
+  net::post(executor(), [self = shared_from_this()] { self->flush(); });
+}
+
+void WsConnection::requestClose(websocket::close_reason reason) {
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;  // from now on, as seen by the caller's thread
+  }
+  net::post(executor(), [self = shared_from_this(), reason] { self->closeOnStrand(reason, false); });
+}
+
+void WsConnection::kick() {
+  {
+    std::lock_guard lock(mutex_);
+    if (writerBusy_) return;  // the running flush sees the new state
+    writerBusy_ = true;
+  }
+  flush();
+}
+
+// Runs with writerBusy_ set; clears it when there is nothing (more) to write.
+void WsConnection::flush() {
+  std::unique_lock lock(mutex_);
+  if (state_ != State::Open || queue_.empty()) {
+    writerBusy_ = false;
+    lock.unlock();
+    if (state_ == State::Open && closeReason_) startClose();
+    return;
+  }
+  writing_ = std::move(queue_.front());
+  queue_.pop_front();
+  lock.unlock();
+  ws_->async_write(net::buffer(writing_),
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onWrite(ec); });
+}
+
+void WsConnection::onWrite(beast::error_code ec) {
+  {
+    std::lock_guard lock(mutex_);
+    queuedBytes_ -= writing_.size();
+  }
+  std::string().swap(writing_);
+  if (ec) {
+    spdlog::debug("http: websocket {} write failed: {}", remote_.toString(), ec.message());
+    {
+      std::lock_guard lock(mutex_);
+      writerBusy_ = false;
+    }
+    if (state_ != State::Closing) finish();
+    return;
+  }
+  flush();
+}
+
+void WsConnection::closeOnStrand(websocket::close_reason reason, bool discard) {
+  if (state_ == State::Pending || state_ == State::Closing || state_ == State::Closed || closeReason_) return;
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;
+    if (discard) {
+      for (const auto& message : queue_) queuedBytes_ -= message.size();
+      queue_.clear();
+    }
+  }
+  closeReason_ = std::move(reason);
+  notifyClosed();
+  closeTimer_.expires_after(kWebSocketCloseTimeout);
+  closeTimer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->state_ == State::Closed) return;
+    spdlog::debug("http: websocket {} did not close in time", self->remote_.toString());
+    self->finish();
+  });
+  if (state_ == State::Open) kick();  // the close frame follows what is still queued
+}
+
+void WsConnection::startClose() {
+  state_ = State::Closing;
+  ws_->async_close(*closeReason_, [self = shared_from_this()](beast::error_code ec) {
+    if (ec && ec != net::error::operation_aborted) {
+      spdlog::debug("http: websocket {} close: {}", self->remote_.toString(), ec.message());
+    }
+    self->finish();
+  });
+}
+
+void WsConnection::finish() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  closeTimer_.cancel();
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;
+    queue_.clear();
+  }
+  if (ws_) {
+    auto& stream = beast::get_lowest_layer(*ws_);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+  }
+  notifyClosed();
+}
+
+void WsConnection::notifyClosed() {
+  if (notified_) return;
+  notified_ = true;
+  auto callbacks = std::move(callbacks_);
+  callbacks_ = {};
+  if (!callbacks.onClose) return;
+  try {
+    callbacks.onClose();
+  } catch (const std::exception& e) {
+    spdlog::error("http: websocket close handler threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("http: websocket close handler threw a non-standard exception");
+  }
 }
 
 }  // namespace

@@ -18,9 +18,9 @@ Result<CreatedSession> Shard::publish(const std::string& stageId, std::string_vi
   auto parsed = sdp::parse(offer);
   if (!parsed) return parsed.error();
   auto& stage = stages_[stageId];
-  if (!stage) stage = std::make_unique<Stage>(stageId, config_, sender_, *this);
+  if (!stage) stage = std::make_unique<Stage>(stageId, config_, sender_, *this, &observer_);
   auto r = stage->publish(*parsed, now);
-  if (!r && stage->empty()) {
+  if (!r && stage->empty() && !stage->persistent()) {
     stages_.erase(stageId);
     observer_.onStageClosed(stageId);
   }
@@ -38,7 +38,7 @@ Result<CreatedSession> Shard::subscribe(const std::string& stageId, std::string_
 Status Shard::remove(const std::string& stageId, const std::string& sessionId) {
   Stage* stage = findStage(stageId);
   if (stage == nullptr || !stage->remove(sessionId)) return Error("SESSION_NOT_FOUND", "no such session");
-  if (stage->empty()) {
+  if (stage->empty() && !stage->persistent()) {
     retire(*stage);
     stages_.erase(stageId);
     observer_.onStageClosed(stageId);
@@ -77,6 +77,48 @@ Result<PatchResult> Shard::patch(const std::string& stageId, const std::string& 
   return PatchResult{};
 }
 
+void Shard::ensureStage(const std::string& stageId) {
+  auto& stage = stages_[stageId];
+  if (!stage) stage = std::make_unique<Stage>(stageId, config_, sender_, *this, &observer_);
+  stage->setPersistent(true);
+}
+
+bool Shard::dropStage(const std::string& stageId) {
+  auto it = stages_.find(stageId);
+  if (it == stages_.end()) return false;
+  it->second->closeAll();
+  retire(*it->second);
+  stages_.erase(it);
+  observer_.onStageClosed(stageId);
+  return true;
+}
+
+void Shard::relayAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
+  if (Stage* s = findStage(stageId)) s->relayAttach(kind, codec);
+}
+
+void Shard::relayDetach(const std::string& stageId, const std::string& kind) {
+  if (Stage* s = findStage(stageId)) s->relayDetach(kind);
+}
+
+void Shard::relayPacket(const std::string& stageId, const std::string& kind, const SharedPacket& packet,
+                        TimePoint now) {
+  if (Stage* s = findStage(stageId)) s->relayPacket(kind, packet, now);
+}
+
+void Shard::relaySenderReport(const std::string& stageId, const std::string& kind, const SenderReportInfo& sr) {
+  if (Stage* s = findStage(stageId)) s->relaySenderReport(kind, sr);
+}
+
+void Shard::requestKeyframe(const std::string& stageId, TimePoint now) {
+  if (Stage* s = findStage(stageId)) s->requestKeyframe(now);
+}
+
+std::vector<RelaySnapshot> Shard::relaySnapshot(const std::string& stageId) {
+  Stage* s = findStage(stageId);
+  return s != nullptr ? s->relaySnapshot() : std::vector<RelaySnapshot>{};
+}
+
 void Shard::handleDatagram(BytesView datagram, const Endpoint& from, TimePoint now) {
   Session* session = nullptr;
   if (auto it = byAddress_.find(from); it != byAddress_.end()) {
@@ -95,7 +137,7 @@ void Shard::handleDatagram(BytesView datagram, const Endpoint& from, TimePoint n
 void Shard::tick(TimePoint now) {
   for (auto it = stages_.begin(); it != stages_.end();) {
     it->second->tick(now);
-    if (it->second->empty()) {
+    if (it->second->empty() && !it->second->persistent()) {
       retire(*it->second);
       const std::string id = it->first;
       it = stages_.erase(it);

@@ -31,6 +31,7 @@ void SourceTrack::attachPublisher(const sdp::Codec& codec) {
   sr_.reset();
   lastKeyframeRequest_.reset();
   lastTimestamp_.reset();
+  if (listener_ != nullptr) listener_->sourceAttached(*this);
 }
 
 void SourceTrack::detachPublisher() {
@@ -38,6 +39,7 @@ void SourceTrack::detachPublisher() {
   gop_.clear();
   gopBytes_ = 0;
   gopValid_ = false;
+  if (listener_ != nullptr) listener_->sourceDetached(*this);
 }
 
 void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint now) {
@@ -69,6 +71,7 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
   }
   // Iterate over a copy: a sink may remove itself (peer failure while sending is reported later, but be safe).
   for (std::size_t i = 0; i < sinks_.size(); ++i) sinks_[i]->forward(packet, shared, generation_, now);
+  if (listener_ != nullptr) listener_->sourcePacket(*this, shared);
 }
 
 void SourceTrack::addSink(OutgoingStream* sink) {

@@ -42,14 +42,18 @@ StageStats& StageStats::operator+=(const StageStats& o) {
   return *this;
 }
 
-Stage::Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes)
-    : id_(std::move(id)), config_(config), sender_(sender), routes_(routes) {}
+Stage::Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes,
+             ShardObserver* relay)
+    : id_(std::move(id)), config_(config), sender_(sender), routes_(routes), relay_(relay) {}
 
 Stage::~Stage() { closeAll(); }
 
 SourceTrack& Stage::source(const std::string& kind) {
   auto& s = sources_[kind];
-  if (!s) s = std::make_unique<SourceTrack>(kind, config_.gopCacheMaxPackets, config_.gopCacheMaxBytes);
+  if (!s) {
+    s = std::make_unique<SourceTrack>(kind, config_.gopCacheMaxPackets, config_.gopCacheMaxBytes);
+    s->setListener(this);
+  }
   return *s;
 }
 
@@ -155,8 +159,15 @@ void Stage::publisherConnected(PublisherSession& publisher, TimePoint now) {
 }
 
 void Stage::requestKeyframe(TimePoint now) {
-  if (publisherId_.empty()) return;
   auto& video = source("video");
+  if (!ownPublisher()) {
+    // Fed by a relay: the keyframe has to come from the origin's publisher.
+    if (relay_ == nullptr || relayCodecs_.count("video") == 0) return;
+    if (!video.live() || !video.shouldRequestKeyframe(now, config_.keyframeRequestInterval)) return;
+    relay_->onKeyframeWanted(id_);
+    ++keyframeRequests_;
+    return;
+  }
   if (!video.live() || !video.shouldRequestKeyframe(now, config_.keyframeRequestInterval)) return;
   if (auto* s = find(publisherId_); s && s->kind() == SessionKind::Publisher) {
     static_cast<PublisherSession*>(s)->sendPli();
@@ -200,8 +211,70 @@ void Stage::destroy(const std::string& sessionId) {
     for (const auto& addr : s.peer_->ice().validatedAddresses()) routes_.removeRoute(addr, s);
   }
   for (const auto& u : s.ufrags_) routes_.removeUfrag(u);
-  if (publisherId_ == sessionId) publisherId_.clear();
   sessions_.erase(it);
+  if (publisherId_ == sessionId) {
+    publisherId_.clear();
+    // The stage's own publisher left: a relay, if there is one, feeds the viewers again from its next keyframe.
+    for (const auto& [kind, codec] : relayCodecs_) source(kind).attachPublisher(codec);
+    if (relay_ != nullptr && relayCodecs_.count("video") != 0) relay_->onKeyframeWanted(id_);
+  }
+}
+
+void Stage::relayAttach(const std::string& kind, const sdp::Codec& codec) {
+  relayCodecs_[kind] = codec;
+  if (!ownPublisher()) source(kind).attachPublisher(codec);
+}
+
+void Stage::relayDetach(const std::string& kind) {
+  if (relayCodecs_.erase(kind) == 0) return;
+  if (!ownPublisher()) source(kind).detachPublisher();
+}
+
+void Stage::relayPacket(const std::string& kind, const SharedPacket& packet, TimePoint now) {
+  if (ownPublisher() || relayCodecs_.count(kind) == 0 || !packet) return;
+  auto parsed = rtp::parse(*packet);
+  if (!parsed) return;
+  source(kind).deliver(*parsed, *packet, now);
+}
+
+void Stage::relaySenderReport(const std::string& kind, SenderReportInfo sr) {
+  if (ownPublisher() || relayCodecs_.count(kind) == 0) return;
+  auto& src = source(kind);
+  sr.generation = src.generation();
+  src.setSenderReport(sr);
+}
+
+std::vector<RelaySnapshot> Stage::relaySnapshot() const {
+  std::vector<RelaySnapshot> out;
+  if (!ownPublisher()) return out;
+  for (const auto& [kind, src] : sources_) {
+    if (!src->live() || !src->codec()) continue;
+    RelaySnapshot snap;
+    snap.kind = kind;
+    snap.codec = *src->codec();
+    snap.gop.assign(src->gop().begin(), src->gop().end());
+    snap.senderReport = src->senderReport();
+    out.push_back(std::move(snap));
+  }
+  return out;
+}
+
+void Stage::sourceAttached(SourceTrack& source) {
+  if (relay_ != nullptr && ownPublisher() && source.codec()) relay_->onSourceAttached(id_, source.kind(), *source.codec());
+}
+
+void Stage::sourcePacket(SourceTrack& source, const SharedPacket& packet) {
+  if (relay_ != nullptr && ownPublisher()) relay_->onSourcePacket(id_, source.kind(), packet);
+}
+
+void Stage::sourceSenderReport(SourceTrack& source) {
+  if (relay_ != nullptr && ownPublisher() && source.senderReport()) {
+    relay_->onSourceSenderReport(id_, source.kind(), *source.senderReport());
+  }
+}
+
+void Stage::sourceDetached(SourceTrack& source) {
+  if (relay_ != nullptr && ownPublisher()) relay_->onSourceDetached(id_, source.kind());
 }
 
 bool Stage::remove(const std::string& sessionId) {

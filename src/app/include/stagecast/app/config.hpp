@@ -18,6 +18,27 @@ struct ServerConfig {
   std::uint64_t publisherMaxBitrate = 4'000'000;
   std::size_t maxBodyBytes = 256 * 1024;
   int consentTimeoutSeconds = 30;
+  std::size_t httpThreads = 2;
+
+  // Live channels.
+  std::string dataDir = "stagecast-data";  // the signing key and a generated API key live here
+  std::string jwtKeyFile;                  // default: <dataDir>/jwt-es384.pem (created on first start)
+  std::vector<std::string> apiKeys;        // none: one is generated into <dataDir>/api-key
+  std::string mediaNodeSecret;             // none: media-node endpoints are disabled
+  bool mediaAuth = true;                   // WHIP/WHEP need participant tokens
+  std::string store = "memory";            // memory | redis
+  std::string redisHost = "127.0.0.1";
+  std::uint16_t redisPort = 6379;
+  std::string redisPassword;
+  std::string redisKeyPrefix = "stagecast:";
+  std::size_t stageCapacity = 50;
+  int stageGraceSeconds = 60;
+  std::size_t minStages = 1;
+  int viewerTimeoutSeconds = 60;
+  int heartbeatIntervalSeconds = 30;
+  std::vector<std::string> channels = {"main"};
+  std::string publicBaseUrl;
+  std::size_t notificationHistory = 1000;
 };
 
 // Reads a JSON config file over `config`. Unknown keys are errors (typos must not pass silently).

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "stagecast/app/config.hpp"
+#include "stagecast/auth/key.hpp"
+#include "stagecast/control/channel_service.hpp"
 #include "stagecast/engine/engine.hpp"
 
 namespace stagecast::app {
@@ -24,6 +26,10 @@ class Server {
   [[nodiscard]] std::uint16_t httpPort() const;
   [[nodiscard]] Endpoint udpEndpoint() const;
   [[nodiscard]] engine::Engine& engine();
+  [[nodiscard]] control::ChannelService& channels();
+  [[nodiscard]] const auth::SigningKey& signingKey() const;
+  // The API keys in force (configured or generated).
+  [[nodiscard]] const std::vector<std::string>& apiKeys() const;
 
  private:
   Server();

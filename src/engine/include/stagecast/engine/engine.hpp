@@ -59,6 +59,13 @@ class Engine {
   void patch(const std::string& stageId, const std::string& sessionId, std::string ifMatch, std::string fragment,
              std::function<void(Result<sfu::PatchResult>)> done);
 
+  // Creates a stage that is kept while empty (a channel's stage). With an `originId`, the stage relays that
+  // stage's own publisher: the channel's broadcaster publishes once, into the origin, and every stage that
+  // relays it gets the media (the current keyframe group at once). `done` runs on the stage's worker.
+  void createStage(const std::string& stageId, const std::string& originId, std::function<void()> done);
+  // Ends every session of the stage and removes it and its relay link. `done(existed)` runs on its worker.
+  void deleteStage(const std::string& stageId, std::function<void(bool existed)> done);
+
   // Called on a worker thread when a session ends by itself (peer failure, consent expiry, replaced).
   void setSessionEndedHandler(SessionEndedFn fn);
 

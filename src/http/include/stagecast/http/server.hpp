@@ -1,5 +1,6 @@
 #pragma once
-// A small HTTP/1.1 server on Boost.Beast: keep-alive, body limits, routing with path parameters, CORS.
+// A small HTTP/1.1 server on Boost.Beast: keep-alive, body limits, routing with path parameters, CORS, and
+// WebSocket (RFC 6455) endpoints for text notifications.
 // Transport only: handlers (the API layer) decide what a request means.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "stagecast/common/endpoint.hpp"
@@ -51,15 +53,54 @@ struct Response {
 using Responder = std::function<void(Response)>;
 using Handler = std::function<void(Request&, Responder)>;
 
+// An accepted WebSocket connection (RFC 6455), text messages only. Callers may keep the shared_ptr as long as
+// they like: once the connection has closed every call is a no-op, and the server keeps no reference to it.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // Queues a text message (valid UTF-8). Thread-safe: callable from any thread; messages sent from one thread
+  // arrive in that order. Never blocks: when the connection's unsent backlog would exceed
+  // ServerOptions::maxWebSocketQueueBytes the message is dropped and the connection is closed with 1013.
+  virtual void send(std::string text) = 0;
+  // Starts the closing handshake after the messages already queued have been written. Thread-safe. Codes that
+  // may not be sent (RFC 6455 §7.4) are replaced by 1000; the reason is cut to 123 bytes.
+  virtual void close(std::uint16_t code = 1000, std::string reason = {}) = 0;
+  [[nodiscard]] virtual Endpoint remote() const = 0;
+};
+
+// What an accepting WebSocketHandler returns. Both run on the server's loop, never concurrently for one
+// connection.
+struct WebSocketCallbacks {
+  // A complete text message; the view is valid during the call only.
+  std::function<void(std::string_view text)> onMessage;
+  // Called once when the connection closes, whichever side closes it or fails (after it no onMessage
+  // follows); the callbacks are released afterwards.
+  std::function<void()> onClose;
+};
+
+// Called on the server's loop with the upgrade request (path, query, headers, remote, params) before the
+// handshake is answered. Returns a Response to refuse the upgrade (the client gets that HTTP response and the
+// connection stays HTTP), or callbacks to accept it.
+using WebSocketHandler =
+    std::function<std::variant<Response, WebSocketCallbacks>(Request&, std::shared_ptr<WebSocket>)>;
+
 class Router {
  public:
+  // Routes are added before the server starts; afterwards the router is only read (from any loop thread).
   // Pattern segments in braces capture one path segment: "/whip/{stage}/{session}". Exact segments match
   // literally. A trailing "/*" captures the rest of the path into params["*"].
   void add(std::string method, std::string pattern, Handler handler);
+  // A WebSocket endpoint (same pattern syntax). A GET with "Upgrade: websocket" is handed to the handler; a
+  // plain GET or HEAD gets 426 {"error":{"code":"UPGRADE_REQUIRED"}} unless an HTTP GET route also matches;
+  // other methods get 405.
+  void addWebSocket(std::string pattern, WebSocketHandler handler);
   // Finds the handler. Sets params. Returns nullptr and sets `pathExists` when the path matches some route
   // with another method (→ 405).
+  // WebSocket routes count as GET routes of their path for `pathExists`.
   const Handler* match(Request& request, bool& pathExists) const;
-  // Methods registered for a path (for OPTIONS / Allow).
+  // The WebSocket handler for the request's path, or nullptr. Sets params when found.
+  const WebSocketHandler* matchWebSocket(Request& request) const;
+  // Methods registered for a path (for OPTIONS / Allow); a WebSocket route contributes GET.
   [[nodiscard]] std::vector<std::string> methodsFor(const std::string& path) const;
 
  private:
@@ -68,7 +109,12 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
   };
+  struct WebSocketRoute {
+    std::vector<std::string> segments;
+    WebSocketHandler handler;
+  };
   std::vector<Route> routes_;
+  std::vector<WebSocketRoute> webSocketRoutes_;
 };
 
 struct ServerOptions {
@@ -81,9 +127,20 @@ struct ServerOptions {
   std::string corsAllowOrigin = "*";
   std::string corsExposeHeaders = "Location, ETag, Link, Accept-Patch";
   std::string serverName = "stagecast";
+  // WebSocket connections (CORS does not apply to them). Incoming messages larger than this close the
+  // connection with 1009; binary messages close it with 1003.
+  std::size_t maxWebSocketMessageBytes = 64 * 1024;
+  // Unsent outgoing bytes per connection (queued and being written); a consumer that falls this far behind is
+  // closed with 1013 (try again later), so one slow client costs bounded memory and never holds up others.
+  std::size_t maxWebSocketQueueBytes = 1024 * 1024;
+  // A ping is sent after this long without a message from the peer; a peer that sends nothing (no pong)
+  // during the next interval as well is dropped. Zero disables pings and the idle check.
+  std::chrono::milliseconds webSocketPingInterval{20'000};
 };
 
-// Runs on the given io_context (the caller runs it on one or more threads).
+// Runs on the given io_context (the caller runs it on one or more threads). Each connection runs on its own
+// strand, so handlers and WebSocket callbacks of one connection never run concurrently; those of different
+// connections may.
 class Server {
  public:
   Server(boost::asio::io_context& io, Router& router, ServerOptions options);
@@ -94,8 +151,10 @@ class Server {
   // Binds and starts accepting. Errors: "HTTP_BIND_FAILED".
   Status listen(const Endpoint& endpoint);
   [[nodiscard]] std::uint16_t port() const;
-  // Stops accepting and closes every connection (in-flight responders become no-ops).
+  // Stops accepting and closes every connection (in-flight responders become no-ops); WebSockets are closed
+  // with 1001 (going away), their onClose runs on the loop afterwards.
   void stop();
+  // Open connections, HTTP and WebSocket.
   [[nodiscard]] std::size_t connectionCount() const;
 
  private:

@@ -43,6 +43,20 @@ class Shard final : public RouteTable {
   Result<PatchResult> patch(const std::string& stageId, const std::string& sessionId, const std::string& ifMatch,
                             std::string_view fragment, TimePoint now);
 
+  // A stage created ahead of its viewers and kept while empty (a channel's stage); idempotent.
+  void ensureStage(const std::string& stageId);
+  // Ends every session of the stage and drops it. Returns false when unknown.
+  bool dropStage(const std::string& stageId);
+
+  // Relay input for a stage (see Stage::relay*); ignored for unknown stages.
+  void relayAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
+  void relayDetach(const std::string& stageId, const std::string& kind);
+  void relayPacket(const std::string& stageId, const std::string& kind, const SharedPacket& packet, TimePoint now);
+  void relaySenderReport(const std::string& stageId, const std::string& kind, const SenderReportInfo& sr);
+  // Asks the stage's own publisher for a keyframe (merged like viewers' requests).
+  void requestKeyframe(const std::string& stageId, TimePoint now);
+  [[nodiscard]] std::vector<RelaySnapshot> relaySnapshot(const std::string& stageId);
+
   void handleDatagram(BytesView datagram, const Endpoint& from, TimePoint now);
   void tick(TimePoint now);
   void closeAll();

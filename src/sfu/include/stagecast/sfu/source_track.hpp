@@ -28,6 +28,19 @@ struct SenderReportInfo {
   std::uint32_t generation = 0;
 };
 
+class SourceTrack;
+
+// Told about what a source's publisher does (the stage uses it to relay a channel's broadcast to its other
+// stages). Called on the stage's worker, inside the source's own calls.
+class SourceListener {
+ public:
+  virtual ~SourceListener() = default;
+  virtual void sourceAttached(SourceTrack& source) = 0;
+  virtual void sourcePacket(SourceTrack& source, const SharedPacket& packet) = 0;
+  virtual void sourceSenderReport(SourceTrack& source) = 0;
+  virtual void sourceDetached(SourceTrack& source) = 0;
+};
+
 class SourceTrack {
  public:
   SourceTrack(std::string kind, std::size_t gopMaxPackets, std::size_t gopMaxBytes);
@@ -54,7 +67,11 @@ class SourceTrack {
   [[nodiscard]] const std::deque<SharedPacket>& gop() const { return gop_; }
   [[nodiscard]] bool hasKeyframe() const { return gopValid_ && !gop_.empty(); }
 
-  void setSenderReport(const SenderReportInfo& sr) { sr_ = sr; }
+  void setSenderReport(const SenderReportInfo& sr) {
+    sr_ = sr;
+    if (listener_ != nullptr) listener_->sourceSenderReport(*this);
+  }
+  void setListener(SourceListener* listener) { listener_ = listener; }
   [[nodiscard]] const std::optional<SenderReportInfo>& senderReport() const { return sr_; }
 
   // Merges keyframe requests: returns true when a PLI should be sent now.
@@ -83,6 +100,7 @@ class SourceTrack {
   std::optional<TimePoint> lastKeyframeRequest_;
   std::uint64_t packetsIn_ = 0;
   std::uint64_t keyframes_ = 0;
+  SourceListener* listener_ = nullptr;
 };
 
 rtp::VideoCodec videoCodecFromName(const std::string& name);

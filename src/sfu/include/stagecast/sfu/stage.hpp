@@ -34,9 +34,12 @@ struct StageStats {
   StageStats& operator+=(const StageStats& o);
 };
 
-class Stage {
+class Stage final : private SourceListener {
  public:
-  Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes);
+  // `relay` (optional) hears what this stage's own publisher does, and is asked for keyframes when this stage
+  // is fed by a relay.
+  Stage(std::string id, const SfuConfig& config, DatagramSender& sender, RouteTable& routes,
+        ShardObserver* relay = nullptr);
   ~Stage();
 
   [[nodiscard]] const std::string& id() const { return id_; }
@@ -69,7 +72,28 @@ class Stage {
   std::uint64_t publisherBitrateLimit(TimePoint now) const;
   void sessionFailed(Session& session, const Error& reason);
 
+  // Relay input: the origin stage's publisher, forwarded by the engine. A publisher of this stage's own takes
+  // precedence; the relay feeds the viewers again once it leaves.
+  void relayAttach(const std::string& kind, const sdp::Codec& codec);
+  void relayDetach(const std::string& kind);
+  void relayPacket(const std::string& kind, const SharedPacket& packet, TimePoint now);
+  void relaySenderReport(const std::string& kind, SenderReportInfo sr);
+  [[nodiscard]] bool relayed() const { return !relayCodecs_.empty(); }
+  // The live sources of this stage's own publisher (for a stage that starts relaying this one).
+  [[nodiscard]] std::vector<RelaySnapshot> relaySnapshot() const;
+
+  // Kept while empty (a channel's stage, created ahead of its viewers); the shard never drops it by itself.
+  void setPersistent(bool persistent) { persistent_ = persistent; }
+  [[nodiscard]] bool persistent() const { return persistent_; }
+
  private:
+  // SourceListener: this stage's own publisher, reported to the relay observer.
+  void sourceAttached(SourceTrack& source) override;
+  void sourcePacket(SourceTrack& source, const SharedPacket& packet) override;
+  void sourceSenderReport(SourceTrack& source) override;
+  void sourceDetached(SourceTrack& source) override;
+  [[nodiscard]] bool ownPublisher() const { return !publisherId_.empty(); }
+
   Result<CreatedSession> create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now);
   void destroy(const std::string& sessionId);
   // One session's contribution to the stage's counters and gauges.
@@ -86,6 +110,9 @@ class Stage {
   TimePoint nextRtcp_{};
   std::uint64_t keyframeRequests_ = 0;
   StageStats retired_;  // counters of sessions already destroyed
+  ShardObserver* relay_ = nullptr;
+  std::map<std::string, sdp::Codec> relayCodecs_;  // kind -> codec of the relay feeding this stage
+  bool persistent_ = false;
 };
 
 }  // namespace stagecast::sfu

@@ -1,10 +1,13 @@
 #pragma once
 // The narrow ports through which the SFU talks to the outside (implemented by the engine layer).
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "stagecast/common/bytes.hpp"
 #include "stagecast/common/endpoint.hpp"
 #include "stagecast/common/error.hpp"
+#include "stagecast/sfu/source_track.hpp"
 
 namespace stagecast::sfu {
 
@@ -41,6 +44,25 @@ class ShardObserver {
   virtual void onSessionEnded(const std::string& stageId, const std::string& sessionId, const Error& reason) = 0;
   // The stage has no session left and was dropped by the shard.
   virtual void onStageClosed(const std::string& stageId) = 0;
+
+  // Relaying: a stage's own publisher started / stopped feeding a source, sent a packet or a sender report.
+  // The engine forwards these to the stages that relay this one (a channel's viewer stages).
+  virtual void onSourceAttached(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {}
+  virtual void onSourcePacket(const std::string& stageId, const std::string& kind, const SharedPacket& packet) {}
+  virtual void onSourceSenderReport(const std::string& stageId, const std::string& kind,
+                                    const SenderReportInfo& sr) {}
+  virtual void onSourceDetached(const std::string& stageId, const std::string& kind) {}
+  // A stage fed by a relay needs a keyframe from the origin's publisher.
+  virtual void onKeyframeWanted(const std::string& stageId) {}
+};
+
+// What an origin stage hands to a stage that starts relaying it, so that its first viewer gets a picture at
+// once: each live source's codec, cached keyframe group and latest sender report.
+struct RelaySnapshot {
+  std::string kind;
+  sdp::Codec codec;
+  std::vector<SharedPacket> gop;
+  std::optional<SenderReportInfo> senderReport;
 };
 
 }  // namespace stagecast::sfu
