@@ -109,7 +109,9 @@ Result<std::shared_ptr<NativePeer>> NativePeer::connect(asio::io_context& io, Na
   // RFC 9725 §4.2 (WHIP) / WHEP: POST the offer, 201 Created with the answer and the resource's Location.
   HttpClient http(o.host, o.httpPort, o.httpTimeout);
   const std::string path = (o.role == Role::Publisher ? "/whip/" : "/whep/") + o.stage;
-  auto resp = http.post(path, p.offerSdp_, "application/sdp");
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!o.bearerToken.empty()) headers.emplace_back("Authorization", "Bearer " + o.bearerToken);
+  auto resp = http.post(path, p.offerSdp_, "application/sdp", headers);
   if (!resp) return resp.error();
   if (resp->status != 201) {
     std::string code = resp->errorCode();

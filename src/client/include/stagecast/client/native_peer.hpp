@@ -46,6 +46,7 @@ struct NativePeerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t httpPort = 0;
   std::string stage;
+  std::string bearerToken;  // participant token (Authorization: Bearer) for the WHIP/WHEP request, if any
   bool audio = true;
   bool video = true;
   VideoCodecKind videoCodec = VideoCodecKind::H264;
