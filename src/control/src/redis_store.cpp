@@ -436,8 +436,8 @@ void RedisStore::release(ContextPtr context, bool broken) {
   std::lock_guard lock(poolMutex_);
   if (broken) {
     // Whatever broke this connection (a restart, a network fault) most likely broke the idle ones too.
+    dropped.swap(idle_);  // idle_ is left empty
     dropped.push_back(std::move(context));
-    dropped.swap(idle_);
     return;
   }
   if (idle_.size() < kMaxIdleConnections) {

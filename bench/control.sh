@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Control-plane benchmark: 10,000 viewers joining, then viewer heartbeats and token requests per second.
+#   bench/control.sh [build-dir]
+# Environment: JOIN_COUNT (10000), JOIN_THREADS (4), DURATION (10, seconds per heartbeat run),
+#   CONNECTIONS (64), STREAM (1: one more heartbeat run while a stage streams to 100 viewers, needs fanout_bench).
+# Needs wrk, python3 (standard library only) and taskset. Exit status 1 if any check failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build}"
+BIN="$BUILD/src/app/stagecast"
+FANOUT="$BUILD/bench/fanout_bench"
+JOIN_COUNT="${JOIN_COUNT:-10000}"
+JOIN_THREADS="${JOIN_THREADS:-4}"
+DURATION="${DURATION:-10}"
+CONNECTIONS="${CONNECTIONS:-64}"
+STREAM="${STREAM:-1}"
+[ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target stagecast" >&2; exit 1; }
+for tool in wrk python3 taskset /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
+done
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)"
+echo "wrk: $(wrk -v 2>&1 | head -1)"
+load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+WORK="$(mktemp -d)"
+cat >"$WORK/config.json" <<'EOF'
+{ "stageCapacity": 50, "viewerTimeoutSeconds": 600, "httpThreads": 2 }
+EOF
+"$BIN" serve --config "$WORK/config.json" --http 127.0.0.1:0 --udp 127.0.0.1:0 --log-level info --no-media-auth \
+  --data-dir "$WORK/data" --api-key bench-key 2>"$WORK/server.log" &
+SERVER=$!
+finish() {
+  kill -TERM "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap finish EXIT
+PORT=""
+for _ in $(seq 100); do
+  PORT=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$WORK/server.log"; exit 1; }
+URL="http://127.0.0.1:$PORT"
+echo "server: pid $SERVER, httpThreads 2, stageCapacity 50, viewerTimeoutSeconds 600"
+FAILED=0
+
+# CPU seconds the server used so far (user + system, all threads)
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
+
+# run_wrk LABEL CPUS_FOR_SERVER CPUS_FOR_WRK SCRIPT ARGS... : one wrk run, with the server's CPU share
+run_wrk() {
+  local label="$1" server_cpus="$2" wrk_cpus="$3" duration="$4" script="$5"
+  shift 5
+  taskset -a -cp "$server_cpus" "$SERVER" >/dev/null
+  echo
+  echo "== $label: server on CPU $server_cpus, wrk -t1 -c$CONNECTIONS on CPU $wrk_cpus, ${duration} s; $(load)"
+  local before after out
+  before=$(server_cpu)
+  out=$(/usr/bin/time -f 'wrk-cpu %U %S' -o "$WORK/wrk-time" \
+    taskset -c "$wrk_cpus" wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --latency -s "$script" "$URL" -- "$@")
+  after=$(server_cpu)
+  echo "$out" | grep -E '^(heartbeat|token):'
+  local requests
+  requests=$(echo "$out" | sed -n 's/^[a-z]*: \([0-9]*\) requests in.*/\1/p')
+  awk -v b="$before" -v a="$after" -v d="$duration" -v n="$requests" \
+    'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'
+  awk -v d="$duration" -v n="$requests" '/^wrk-cpu/ {
+      printf "wrk CPU: %.0f %% of one core, %.1f µs per request\n", ($2 + $3) / d * 100, ($2 + $3) / n * 1e6 }' \
+    "$WORK/wrk-time"
+  echo "after: $(load)"
+  echo "$out" | grep -q ': PASS$' || FAILED=1
+  LAST="$out"
+}
+
+target() {
+  echo "$LAST" | awk '/^heartbeat: [0-9]+ requests/ {
+      rate = $8; p99 = $15
+      printf "target (>= 50,000 heartbeats/s, p99 < 5 ms): %s (%s/s, p99 %s ms)\n",
+        (rate >= 50000 && p99 < 5) ? "met" : "NOT met", rate, p99 }'
+}
+
+# 1. 10,000 distinct viewers join; counts checked afterwards
+echo
+echo "== join: $JOIN_COUNT distinct viewers, python3 with $JOIN_THREADS keep-alive connections, unpinned; $(load)"
+python3 bench/join_10k.py --port "$PORT" --count "$JOIN_COUNT" --threads "$JOIN_THREADS" --prefix viewer \
+  --already 0 --out "$WORK/viewers.txt" || FAILED=1
+echo "after: $(load)"
+
+# 2. heartbeats, cycling through every joined viewer
+run_wrk "heartbeat, pinned" 0 1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
+target
+run_wrk "heartbeat, unpinned" 0,1 0,1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
+target
+
+# 3. heartbeats while one stage streams (synthetic 2.5 Mbit/s publisher, 100 WHEP viewers, from fanout_bench)
+if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
+  taskset -a -cp 0,1 "$SERVER" >/dev/null
+  "$FANOUT" --http-port "$PORT" --server-pid "$SERVER" --subscribers 100 --duration $((DURATION + 8)) \
+    >"$WORK/fanout.txt" 2>&1 &
+  FAN=$!
+  sleep 6  # publisher up, keyframe seen, viewers joined
+  run_wrk "heartbeat, unpinned, while one stage streams to 100 viewers" 0,1 0,1 "$DURATION" bench/heartbeat.lua \
+    "$WORK/viewers.txt" bench-key
+  target
+  wait "$FAN" || true
+  echo "stream during that run (fanout_bench):"
+  grep -E '^(subscribers|[0-9]+ )' "$WORK/fanout.txt" || tail -3 "$WORK/fanout.txt"
+fi
+
+# 4. viewer tokens (each a new userId: one join plus one ES384 signature)
+run_wrk "token, pinned" 0 1 5 bench/token.lua tp bench-key
+run_wrk "token, unpinned" 0,1 0,1 5 bench/token.lua tu bench-key
+
+echo
+if [ "$FAILED" = 0 ]; then echo "control: PASS"; else echo "control: FAIL"; fi
+exit "$FAILED"
