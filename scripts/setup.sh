@@ -23,6 +23,8 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # Redis store (several nodes sharing channels) and its tests
   redis-server libhiredis-dev
+  # interoperability oracle for participant tokens (PyJWT)
+  python3-jwt
 )
 
 missing=()
