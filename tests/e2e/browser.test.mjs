@@ -8,7 +8,8 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer(['--workers', '2', '--no-media-auth']);
+  // Media plane only: no channels (their stages would stay open by design).
+  server = await startServer(['--workers', '2', '--no-media-auth'], { config: { channels: [] } });
   browser = await launchBrowser();
 });
 

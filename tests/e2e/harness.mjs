@@ -47,8 +47,8 @@ export async function startServer(extraArgs = [], { config } = {}) {
     });
   });
   const baseUrl = `http://127.0.0.1:${port}`;
-  const health = await fetch(`${baseUrl}/health`);
-  if (health.status !== 200) throw new Error(`/health answered ${health.status}`);
+  // The listener opens a moment before the server reports ready (503 "starting" until then).
+  await waitFor('/health to answer 200', async () => (await fetch(`${baseUrl}/health`)).status === 200, 10000, 50);
   return {
     baseUrl,
     log: () => log,
