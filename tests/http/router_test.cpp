@@ -124,6 +124,43 @@ TEST(RouterTest, MethodsForPath) {
   EXPECT_TRUE(router.methodsFor("/nothing").empty());
 }
 
+TEST(RouterTest, WebSocketRoutes) {
+  Router router;
+  auto named = [](std::string name) -> WebSocketHandler {
+    return
+        [name = std::move(name)](Request& r, std::shared_ptr<WebSocket>) -> std::variant<Response, WebSocketCallbacks> {
+          return Response::text(200, name + ":" + r.params["room"]);
+        };
+  };
+  router.addWebSocket("/ws/{room}", named("capture"));
+  router.addWebSocket("/ws/lobby", named("literal"));
+  router.add("POST", "/ws/{room}", tag("post"));
+  auto call = [&](const std::string& path) -> std::string {
+    Request r;
+    r.method = "GET";
+    r.path = path;
+    const WebSocketHandler* h = router.matchWebSocket(r);
+    if (h == nullptr) return "";
+    return std::get<Response>((*h)(r, nullptr)).body;
+  };
+  EXPECT_EQ(call("/ws/main"), "capture:main");
+  EXPECT_EQ(call("/ws/lobby"), "literal:");  // the more specific route wins
+  EXPECT_EQ(call("/ws"), "");
+  EXPECT_EQ(call("/other"), "");
+
+  // A WebSocket path is known to the HTTP side: GET is not an HTTP route (→ 426 in the server), other methods
+  // get 405 with GET in Allow.
+  bool exists = false;
+  EXPECT_EQ(run(router, "GET", "/ws/main", nullptr, &exists), "");
+  EXPECT_TRUE(exists);
+  EXPECT_EQ(run(router, "PUT", "/ws/lobby", nullptr, &exists), "");
+  EXPECT_TRUE(exists);
+  EXPECT_EQ(run(router, "POST", "/ws/main"), "post");
+  EXPECT_EQ(router.methodsFor("/ws/main"), (std::vector<std::string>{"POST", "GET"}));
+  EXPECT_EQ(router.methodsFor("/ws/lobby"), (std::vector<std::string>{"POST", "GET"}));
+  EXPECT_TRUE(router.methodsFor("/ws/a/b").empty());
+}
+
 TEST(HttpUtilTest, PercentDecode) {
   EXPECT_EQ(percentDecode("a%20b%2Fc%2f"), "a b/c/");
   EXPECT_EQ(percentDecode("plain+text"), "plain+text");

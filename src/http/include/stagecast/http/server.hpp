@@ -95,8 +95,7 @@ class Router {
   // other methods get 405.
   void addWebSocket(std::string pattern, WebSocketHandler handler);
   // Finds the handler. Sets params. Returns nullptr and sets `pathExists` when the path matches some route
-  // with another method (→ 405).
-  // WebSocket routes count as GET routes of their path for `pathExists`.
+  // with another method (→ 405); a WebSocket route counts as a GET route of its path.
   const Handler* match(Request& request, bool& pathExists) const;
   // The WebSocket handler for the request's path, or nullptr. Sets params when found.
   const WebSocketHandler* matchWebSocket(Request& request) const;
