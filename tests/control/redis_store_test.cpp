@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "channel_service_test.hpp"
 #include "redis_server.hpp"
 #include "store_conformance.hpp"
 
@@ -67,6 +68,9 @@ std::unique_ptr<Store> makeRedisStore() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, StoreConformance, ::testing::Values(StoreFactory{"Redis", makeRedisStore}),
+                         factoryName);
+// The command layer's suite against Redis as well (the same tests as with the memory store).
+INSTANTIATE_TEST_SUITE_P(Redis, ChannelServiceTest, ::testing::Values(StoreFactory{"Redis", makeRedisStore}),
                          factoryName);
 
 // Skips the test when redis-server is not installed, fails it when it does not start.
