@@ -15,6 +15,7 @@ Environment:
 
 import asyncio
 import fractions
+import json
 import logging
 import math
 import os
@@ -167,9 +168,13 @@ class ToneAudioTrack(MediaStreamTrack):
 
 
 # --- Server process -------------------------------------------------------------------------------------------------
+API_KEY = "interop-test-key"
+
+
 class StagecastServer:
-    def __init__(self, binary=STAGECAST_BIN):
+    def __init__(self, binary=STAGECAST_BIN, media_auth=False):
         self.binary = binary
+        self.media_auth = media_auth
         self.proc = None
         self.port = None
         self._lines = []
@@ -183,8 +188,8 @@ class StagecastServer:
             raise AssertionError(f"stagecast binary not found or not executable: {self.binary}")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--workers", "1",
-             "--log-level", "info", "--data-dir", self.data_dir, "--api-key", "interop-test-key",
-             "--no-media-auth"],
+             "--log-level", "info", "--data-dir", self.data_dir, "--api-key", API_KEY]
+            + ([] if self.media_auth else ["--no-media-auth"]),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
@@ -315,6 +320,11 @@ class Peer:
         def _on_track(track):
             self.tracks[track.kind] = track
 
+    token = None  # participant token, sent as Authorization: Bearer on POST and DELETE (RFC 6750)
+
+    def _auth(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     async def negotiate(self, base_url, path):
         offer = await self.pc.createOffer()
         await asyncio.wait_for(self.pc.setLocalDescription(offer), 15)
@@ -322,7 +332,7 @@ class Peer:
         await wait_until(f"{self.name}: ICE gathering complete", lambda: self.pc.iceGatheringState == "complete", 10)
         self.offer_sdp = self.pc.localDescription.sdp
         status, headers, body = await http("POST", base_url + path, self.offer_sdp.encode(),
-                                           {"Content-Type": "application/sdp"})
+                                           {"Content-Type": "application/sdp", **self._auth()})
         self.answer_sdp = body
         if status != 201:
             raise AssertionError(f"{self.name}: POST {path} answered {status}: {body}")
@@ -343,7 +353,7 @@ class Peer:
         await wait_until(f"{self.name}: connectionState 'connected' (history {self.states})", connected, timeout)
 
     async def delete(self):
-        status, _, body = await http("DELETE", self.location)
+        status, _, body = await http("DELETE", self.location, headers=self._auth())
         if status not in (200, 204):
             raise AssertionError(f"{self.name}: DELETE {self.location} answered {status}: {body}")
         self.deleted = True
@@ -434,8 +444,9 @@ class AiortcInterop(unittest.TestCase):
         self.peers.append(peer)
         return peer
 
-    async def publish(self, stage, mime):
+    async def publish(self, stage, mime, token=None):
         pub = self.new_peer(f"publisher[{mime}]")
+        pub.token = token
         video, audio = SyntheticVideoTrack(), ToneAudioTrack()
         vt = pub.pc.addTransceiver(video, direction="sendonly")
         vt.setCodecPreferences(video_codecs(mime))
@@ -446,8 +457,9 @@ class AiortcInterop(unittest.TestCase):
         await pub.wait_connected()
         return pub, video, audio
 
-    async def play(self, stage, name):
+    async def play(self, stage, name, token=None):
         sub = self.new_peer(name)
+        sub.token = token
         # Default (unrestricted) codec list: the server has to pick the codec the publisher actually sends.
         sub.pc.addTransceiver("video", direction="recvonly")
         sub.pc.addTransceiver("audio", direction="recvonly")
@@ -515,6 +527,38 @@ class AiortcInterop(unittest.TestCase):
             more, _ = await recv_frames(sub.tracks["video"], 15, 10)
             self.assertTrue(all((f.width, f.height) == (WIDTH, HEIGHT) for f in more))
             await sub.delete()
+            await pub.delete()
+            await self.wait_gauges(0, 0)
+
+        self.run_async(scenario, 90)
+
+    def test_channel_with_participant_tokens(self):
+        """The live-channel flow with tokens: publish once into the channel, watch a stage, leave ends the session."""
+        self._kill_server()
+        self.server = StagecastServer(media_auth=True).start()
+        api = {"x-api-key": API_KEY, "Content-Type": "application/json"}
+
+        async def scenario():
+            status, _, body = await http("GET", self.server.base_url + "/api/broadcaster/stages", headers=api)
+            self.assertEqual(status, 200, body)
+            channel = json.loads(body)["data"]
+            # Without a token the WHIP endpoint refuses the publisher.
+            status, headers, _ = await http("POST", self.server.base_url + channel["whipUrl"], b"v=0\r\n",
+                                            {"Content-Type": "application/sdp"})
+            self.assertEqual(status, 401)
+            pub, video, _ = await self.publish("main", "video/VP8", token=channel["channelToken"])
+            status, _, body = await http("POST", self.server.base_url + "/api/token/viewer",
+                                         json.dumps({"userId": "aiortc-viewer"}).encode(), api)
+            self.assertEqual(status, 200, body)
+            viewer = json.loads(body)["data"]
+            sub, _ = await self.play(viewer["stageId"], "viewer", token=viewer["token"])
+            await self.wait_gauges(1, 1)
+            await self.check_playback(sub, video)
+            status, _, body = await http("POST", self.server.base_url + "/api/viewer/leave",
+                                         json.dumps({"userId": "aiortc-viewer", "stageArn": viewer["stageArn"]}).encode(),
+                                         api)
+            self.assertEqual(status, 200, body)
+            await self.wait_gauges(1, 0)  # the server ended the viewer's WHEP session
             await pub.delete()
             await self.wait_gauges(0, 0)
 
