@@ -80,6 +80,7 @@ inline app::ServerConfig testConfig() {
   cfg.dataDir = dataDir;
   cfg.apiKeys = {kApiKey};
   cfg.mediaAuth = false;
+  cfg.httpThreads = 2;
   return cfg;
 }
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <sys/socket.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -667,11 +669,17 @@ void Session::watchPeer() {
   stream_.socket().async_wait(tcp::socket::wait_read, [weak = weak_from_this(), seq = seq_](beast::error_code ec) {
     auto self = weak.lock();
     if (!self || ec || self->closed_ || !self->awaiting_ || seq != self->seq_) return;
-    beast::error_code availableEc;
-    if (self->stream_.socket().available(availableEc) == 0 || availableEc) {
-      spdlog::debug("http: {} went away before its response", self->remote_.toString());
-      self->close();
+    // Readiness is only a hint (with several loop threads a stale edge can wake the wait): peek to tell an
+    // orderly close or an error from pipelined data or nothing at all.
+    char probe = 0;
+    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;  // pipelined data: left for the next read
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      self->watchPeer();  // spurious wake-up: keep watching
+      return;
     }
+    spdlog::debug("http: {} went away before its response", self->remote_.toString());
+    self->close();
   });
 }
 

@@ -18,7 +18,7 @@ struct ServerConfig {
   std::uint64_t publisherMaxBitrate = 4'000'000;
   std::size_t maxBodyBytes = 256 * 1024;
   int consentTimeoutSeconds = 30;
-  std::size_t httpThreads = 1;  // HTTP loop threads
+  std::size_t httpThreads = 2;  // HTTP loop threads
 
   // Live channels.
   std::string dataDir = "stagecast-data";  // the signing key and a generated API key live here
