@@ -209,6 +209,10 @@ class Core : public std::enable_shared_from_this<Core> {
 };
 
 class WsConnection;
+class Session;
+
+// The session whose handler this thread is running (inline answers, see Session::route).
+thread_local Session* tDispatching = nullptr;
 
 class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
@@ -259,6 +263,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   bool keepAlive_ = false;
   bool head_ = false;
   bool awaiting_ = false;  // a handler owns the current request's responder
+  std::optional<Response> inlineResponse_;  // answered during the handler call itself
   bool closed_ = false;    // also once the socket was handed to a WebSocket connection
   std::uint64_t seq_ = 0;
   std::size_t lingered_ = 0;
@@ -578,9 +583,11 @@ void Session::route() {
 
   awaiting_ = true;
   ++seq_;
-  self_ = shared_from_this();
-  watchPeer();
   auto responder = makeResponder();
+  // A handler that answers before it returns (most API calls) is answered inline: no post back to the strand,
+  // no peer watch. The responder recognises that case by the thread's current dispatch.
+  inlineResponse_.reset();
+  tDispatching = this;
   try {
     (*handler)(request_, responder);
   } catch (const std::exception& e) {
@@ -590,6 +597,16 @@ void Session::route() {
     spdlog::error("http: handler for {} {} threw a non-standard exception", request_.method, request_.path);
     responder(Response::error(500, "INTERNAL_ERROR", "internal server error"));
   }
+  tDispatching = nullptr;
+  if (inlineResponse_) {
+    awaiting_ = false;
+    Response response = std::move(*inlineResponse_);
+    inlineResponse_.reset();
+    return write(std::move(response), !keepAlive_);
+  }
+  // The handler answers later, from any thread: keep the session alive until then and notice a peer that leaves.
+  self_ = shared_from_this();
+  watchPeer();
 }
 
 void Session::upgrade(const WebSocketHandler& handler) {
@@ -644,16 +661,22 @@ Responder Session::makeResponder() {
   struct State {
     std::atomic<bool> used{false};
     std::weak_ptr<Session> session;
+    Session* raw = nullptr;  // compared with tDispatching only, never dereferenced from another thread
     net::any_io_executor executor;
     std::uint64_t seq = 0;
   };
   auto state = std::make_shared<State>();
   state->session = weak_from_this();
+  state->raw = this;
   state->executor = stream_.get_executor();
   state->seq = seq_;
   return [state](Response response) {
     if (state->used.exchange(true)) {
       spdlog::warn("http: responder called more than once; response ignored");
+      return;
+    }
+    if (tDispatching == state->raw) {  // inside the handler call, on the session's strand
+      state->raw->inlineResponse_.emplace(std::move(response));
       return;
     }
     if (state->session.expired()) return;  // connection gone: drop silently
