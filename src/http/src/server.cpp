@@ -164,6 +164,8 @@ class Connection {
   [[nodiscard]] const net::any_io_executor& executor() const { return executor_; }
   // On the connection's strand, for Server::stop().
   virtual void stop() = 0;
+  // Whether the connection's current deadline (idle or slow I/O) has passed; checked by the server's sweep.
+  [[nodiscard]] virtual bool expired(std::chrono::steady_clock::time_point now) const { return false; }
 
  private:
   const net::any_io_executor executor_;
@@ -177,7 +179,8 @@ class Core : public std::enable_shared_from_this<Core> {
         router_(router),
         options_(std::move(options)),
         acceptor_(net::make_strand(io)),
-        retryTimer_(acceptor_.get_executor()) {}
+        retryTimer_(acceptor_.get_executor()),
+        sweepTimer_(acceptor_.get_executor()) {}
 
   Status listen(const Endpoint& endpoint);
   void stop();
@@ -194,6 +197,9 @@ class Core : public std::enable_shared_from_this<Core> {
 
  private:
   void accept();
+  // Closes connections whose deadline passed. One timer for the whole server instead of one timer operation per
+  // read and write: deadlines are plain atomics that each connection moves.
+  void sweep();
   void onAccept(beast::error_code ec, tcp::socket socket);
 
   net::io_context& io_;
@@ -201,6 +207,7 @@ class Core : public std::enable_shared_from_this<Core> {
   const ServerOptions options_;
   tcp::acceptor acceptor_;  // used on its strand only (after listen)
   net::steady_timer retryTimer_;
+  net::steady_timer sweepTimer_;
   std::atomic<std::uint16_t> port_{0};
   mutable std::mutex mutex_;
   bool listening_ = false;
@@ -226,6 +233,9 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     net::post(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
   }
   void stop() override { close(); }
+  [[nodiscard]] bool expired(std::chrono::steady_clock::time_point now) const override {
+    return deadline_.load(std::memory_order_relaxed) <= now.time_since_epoch().count();
+  }
   // On the strand: closes the socket; pending operations complete with errors and release the session.
   void close();
   // On the strand: the responder's delivery of the response to request number `seq`.
@@ -263,6 +273,12 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   bool keepAlive_ = false;
   bool head_ = false;
   bool awaiting_ = false;  // a handler owns the current request's responder
+  // steady_clock ticks; max: no deadline (a handler is busy). Written on the strand, read by the sweep.
+  std::atomic<std::int64_t> deadline_{std::numeric_limits<std::int64_t>::max()};
+  void armDeadline(std::chrono::steady_clock::duration d) {
+    deadline_.store((std::chrono::steady_clock::now() + d).time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  void disarmDeadline() { deadline_.store(std::numeric_limits<std::int64_t>::max(), std::memory_order_relaxed); }
   std::optional<Response> inlineResponse_;  // answered during the handler call itself
   bool closed_ = false;    // also once the socket was handed to a WebSocket connection
   std::uint64_t seq_ = 0;
@@ -379,7 +395,10 @@ Status Core::listen(const Endpoint& endpoint) {
   port_ = acceptor_.local_endpoint(ec).port();
   listening_ = true;
   spdlog::info("http: listening on {}", toEndpoint(acceptor_.local_endpoint(ec)).toString());
-  net::post(acceptor_.get_executor(), [self = shared_from_this()] { self->accept(); });
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    self->accept();
+    self->sweep();
+  });
   return {};
 }
 
@@ -419,6 +438,27 @@ void Core::onAccept(beast::error_code ec, tcp::socket socket) {
   accept();
 }
 
+void Core::sweep() {
+  const auto interval = std::clamp<std::chrono::steady_clock::duration>(options_.idleTimeout / 4,
+                                                                         std::chrono::milliseconds(50),
+                                                                         std::chrono::seconds(1));
+  sweepTimer_.expires_after(interval);
+  sweepTimer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<Connection>> late;
+    {
+      std::lock_guard lock(self->mutex_);
+      if (self->stopped_) return;
+      for (const auto& weak : self->sessions_) {
+        if (auto c = weak.lock(); c && c->expired(now)) late.push_back(std::move(c));
+      }
+    }
+    for (auto& c : late) net::post(c->executor(), [c] { c->stop(); });
+    self->sweep();
+  });
+}
+
 void Core::stop() {
   std::vector<std::weak_ptr<Connection>> open;
   {
@@ -431,6 +471,7 @@ void Core::stop() {
     beast::error_code ignored;
     self->acceptor_.close(ignored);
     self->retryTimer_.cancel();
+    self->sweepTimer_.cancel();
   });
   for (auto& weak : open) {
     if (auto connection = weak.lock()) net::post(connection->executor(), [connection] { connection->stop(); });
@@ -472,7 +513,7 @@ void Session::readRequest() {
   parser_->body_limit(options.maxBodyBytes);
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(options.maxHeaderBytes, std::numeric_limits<std::uint32_t>::max())));
-  stream_.expires_after(options.idleTimeout);
+  armDeadline(options.idleTimeout);
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
 }
@@ -519,7 +560,7 @@ void Session::onReadError(beast::error_code ec) {
 void Session::onRead(beast::error_code ec) {
   if (ec) return onReadError(ec);
   if (closed_) return;
-  stream_.expires_never();  // a handler may take its time; the write sets its own deadline
+  disarmDeadline();  // a handler may take its time; the write sets its own deadline
   auto message = parser_->release();
   parser_.reset();
   version_ = message.version();
@@ -758,7 +799,7 @@ void Session::write(Response response, bool closeAfter) {
             connection.empty() ? std::string("Upgrade") : std::string(connection) + ", Upgrade");
   }
   response_.emplace(std::move(res));
-  stream_.expires_after(options.idleTimeout);
+  armDeadline(options.idleTimeout);
   bhttp::async_write(stream_, *response_, [self = shared_from_this(), closeAfter](beast::error_code ec, std::size_t) {
     self->onWrite(closeAfter, ec);
   });
@@ -775,7 +816,7 @@ void Session::onWrite(bool closeAfter, beast::error_code ec) {
 void Session::linger() {
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(kLingerTime);
+  armDeadline(kLingerTime);
   lingered_ = 0;
   stream_.async_read_some(net::buffer(lingerBuffer_),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->onLinger(ec, n); });
