@@ -25,6 +25,7 @@ PACKAGES=(
   redis-server libhiredis-dev
   # interoperability oracle for participant tokens (PyJWT)
   python3-jwt
+  libsoci-dev postgresql
 )
 
 missing=()
