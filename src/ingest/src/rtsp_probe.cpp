@@ -1,24 +1,12 @@
-// In-process RTSP probe on libavformat/libavcodec/libswscale (FFmpeg 5.1 API).
-//
-// How libavformat reports the failures we classify (rtsp.c, http.c, tcp.c):
-//   - an RTSP reply status is turned into ff_http_averror(): 401 → AVERROR_HTTP_UNAUTHORIZED (also after the
-//     retry with credentials), 403 → AVERROR_HTTP_FORBIDDEN, 404 → AVERROR_HTTP_NOT_FOUND, other 4xx →
-//     AVERROR_HTTP_OTHER_4XX, 5xx → AVERROR_HTTP_SERVER_ERROR;
-//   - connect() errors come back as AVERROR(errno): ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ...;
-//   - the "timeout" option (socket I/O, microseconds) yields AVERROR(ETIMEDOUT), and our interrupt callback
-//     makes any blocking step return AVERROR_EXIT.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
-
+// In-process RTSP probe on libavformat/libavcodec/libswscale (FFmpeg 5.1 API). Error classification, logging
+// and handle ownership are shared with the camera pull (libav_util).
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdarg>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "libav_util.hpp"
 #include "stagecast/common/clock.hpp"
 #include "stagecast/common/log.hpp"
 #include "stagecast/common/text.hpp"
@@ -40,85 +28,7 @@ namespace stagecast::ingest {
 
 namespace {
 
-// ---- owned libav handles ----
-
-struct FormatContextDeleter {
-  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-struct DictionaryDeleter {
-  void operator()(AVDictionary* d) const { av_dict_free(&d); }
-};
-using FormatContextPtr = std::unique_ptr<AVFormatContext, FormatContextDeleter>;
-using CodecContextPtr = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
-using DictionaryPtr = std::unique_ptr<AVDictionary, DictionaryDeleter>;
-
-std::string avErrorText(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof(buf));
-  return buf;
-}
-
-// ---- logging: libav → spdlog (debug), with secrets removed ----
-
-// The password of the probe running on this thread, masked in any libav line logged from it. libav logs from
-// the calling thread (decoders run with thread_count = 1 here).
-thread_local const std::string* tlsPassword = nullptr;
-
-class PasswordScope {
- public:
-  explicit PasswordScope(const std::string& password) { tlsPassword = password.empty() ? nullptr : &password; }
-  ~PasswordScope() { tlsPassword = nullptr; }
-  PasswordScope(const PasswordScope&) = delete;
-  PasswordScope& operator=(const PasswordScope&) = delete;
-};
-
-void replaceAll(std::string& s, const std::string& what, const std::string& with) {
-  if (what.empty()) return;
-  for (std::size_t pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + with.size())) {
-    s.replace(pos, what.size(), with);
-  }
-}
-
-void avLogToSpdlog(void* avcl, int level, const char* fmt, va_list args) {
-  // Above INFO libav dumps whole RTSP requests, Authorization headers included: never forward those.
-  if (level > AV_LOG_INFO) return;
-  if (!spdlog::default_logger_raw()->should_log(spdlog::level::debug)) return;
-  thread_local int printPrefix = 1;
-  char line[1024];
-  va_list copy;
-  va_copy(copy, args);
-  av_log_format_line2(avcl, level, fmt, copy, line, sizeof(line), &printPrefix);
-  va_end(copy);
-  std::string text = redactUrlsInText(line);
-  if (tlsPassword != nullptr) replaceAll(text, *tlsPassword, "***");
-  if (text.find("Authorization") != std::string::npos) return;
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (!text.empty()) spdlog::debug("libav: {}", text);
-}
-
-void initLibav() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    avformat_network_init();
-    av_log_set_level(AV_LOG_INFO);
-    av_log_set_callback(avLogToSpdlog);
-  });
-}
+using namespace detail;
 
 // ---- deadline ----
 
@@ -139,68 +49,8 @@ struct Interrupt {
   }
 };
 
-// ---- error classification ----
-
 Error classify(int err, const Interrupt& interrupt, const CameraAddress& address, const std::string& where) {
-  const std::string url = redactedUrl(address);
-  const bool credentials = !address.username.empty();
-  spdlog::debug("probe {}: {} failed: {} ({})", url, where, avErrorText(err), err);
-  if (interrupt.fired.load() || err == AVERROR_EXIT || err == AVERROR(ETIMEDOUT)) {
-    return {probe_error::kTimeout, url + " did not answer in time (" + where + ")"};
-  }
-  switch (err) {
-    case AVERROR_HTTP_UNAUTHORIZED:
-    case AVERROR_HTTP_FORBIDDEN:
-      if (credentials) return {probe_error::kAuthFailed, url + " rejected the username or password"};
-      return {probe_error::kAuthRequired, url + " requires a username and password"};
-    case AVERROR_HTTP_NOT_FOUND:
-      return {probe_error::kNotFound, url + ": no such stream on the camera (404)"};
-    case AVERROR_STREAM_NOT_FOUND:
-      return {probe_error::kNotFound, url + ": the camera describes no stream"};
-    case AVERROR(ECONNREFUSED):
-      return {probe_error::kUnreachable, url + ": connection refused"};
-    case AVERROR(EHOSTUNREACH):
-    case AVERROR(EHOSTDOWN):
-      return {probe_error::kUnreachable, url + ": host unreachable"};
-    case AVERROR(ENETUNREACH):
-    case AVERROR(ENETDOWN):
-      return {probe_error::kUnreachable, url + ": network unreachable"};
-    case AVERROR(EADDRNOTAVAIL):
-      return {probe_error::kUnreachable, url + ": address not available"};
-    case AVERROR(EPROTONOSUPPORT):  // SETUP answered 461 Unsupported Transport
-      return {probe_error::kProbeFailed,
-              url + " does not offer RTP over " + toLower(address.transport) + " (RTSP 461); try the other transport"};
-    case AVERROR_HTTP_OTHER_4XX:
-      return {probe_error::kProbeFailed, url + " refused the request (RTSP 4xx)"};
-    case AVERROR_HTTP_SERVER_ERROR:
-      return {probe_error::kProbeFailed, url + " reported an internal error (RTSP 5xx)"};
-    default:
-      return {probe_error::kProbeFailed, where + " " + url + ": " + avErrorText(err)};
-  }
-}
-
-bool isAddressLiteral(const std::string& ip) {
-  std::string bare = ip;
-  if (bare.size() >= 2 && bare.front() == '[' && bare.back() == ']') bare = bare.substr(1, bare.size() - 2);
-  unsigned char buf[sizeof(in6_addr)];
-  return inet_pton(AF_INET, bare.c_str(), buf) == 1 || inet_pton(AF_INET6, bare.c_str(), buf) == 1;
-}
-
-// libavformat resolves names itself but reports a failed lookup as a bare EIO; resolving first lets us say what
-// went wrong. getaddrinfo() cannot be interrupted: a slow resolver can outlast the deadline.
-Status resolve(const CameraAddress& address) {
-  if (isAddressLiteral(address.ip)) return {};
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const int rc = getaddrinfo(address.ip.c_str(), nullptr, &hints, &found);
-  if (rc != 0) {
-    return Error(probe_error::kUnreachable,
-                 redactedUrl(address) + ": cannot resolve host name (" + gai_strerror(rc) + ")");
-  }
-  freeaddrinfo(found);
-  return {};
+  return classifyAvError(err, interrupt.fired.load(), address, where);
 }
 
 // ---- stream description ----
@@ -323,12 +173,6 @@ std::string snapshotFromFirstKeyframe(AVFormatContext* fmt, int videoIndex) {
   return patched ? encodeJpeg(patched.get()) : std::string();
 }
 
-void setOption(DictionaryPtr& options, const char* key, const std::string& value) {
-  AVDictionary* raw = options.release();
-  av_dict_set(&raw, key, value.c_str(), 0);
-  options.reset(raw);
-}
-
 }  // namespace
 
 Result<ProbeResult> probe(const CameraAddress& address, std::chrono::milliseconds timeout, bool snapshot) {
@@ -341,7 +185,7 @@ Result<ProbeResult> probe(const CameraAddress& address, std::chrono::millisecond
 
   Interrupt interrupt;
   interrupt.deadline = start + timeout;
-  if (auto resolved = resolve(address); !resolved.ok()) return resolved.error();
+  if (auto resolved = resolveHost(address); !resolved.ok()) return resolved.error();
   if (interrupt.expired()) return classify(AVERROR_EXIT, interrupt, address, "resolve");
 
   const AVInputFormat* rtsp = av_find_input_format("rtsp");
@@ -357,9 +201,7 @@ Result<ProbeResult> probe(const CameraAddress& address, std::chrono::millisecond
   setOption(options, "rtsp_transport", toLower(address.transport));
   setOption(options, "user_agent", "Stagecast");
   // Socket I/O timeout in microseconds ("stimeout" before FFmpeg 5; "timeout" meant something else then).
-  const AVClass* rtspClass = rtsp->priv_class;
-  const char* ioTimeout =
-      av_opt_find(&rtspClass, "stimeout", nullptr, 0, AV_OPT_SEARCH_FAKE_OBJ) != nullptr ? "stimeout" : "timeout";
+  const char* ioTimeout = rtspIoTimeoutOption(rtsp);
   setOption(options, ioTimeout, std::to_string(interrupt.remainingMicros()));
 
   {
