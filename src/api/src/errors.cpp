@@ -27,6 +27,11 @@ int httpStatusFor(const std::string& code) {
       {"TOKEN_ALG_UNSUPPORTED", 401}, {"TOKEN_BAD_SIGNATURE", 401},
       {"TOKEN_EXPIRED", 401},       {"TOKEN_NOT_YET_VALID", 401},
       {"TOKEN_WRONG_STAGE", 403},   {"TOKEN_CAPABILITY", 403},
+      // camera probes and previews (the camera's answer, not the API caller's credentials)
+      {"AUTH_REQUIRED", 401},       {"AUTH_FAILED", 403},
+      {"UNREACHABLE", 502},         {"PROBE_FAILED", 502},
+      {"TIMEOUT", 504},             {"UNSUPPORTED_CODEC", 415},
+      {"ACTIONLOG_UNAVAILABLE", 503},
   };
   auto it = kStatus.find(code);
   return it == kStatus.end() ? 500 : it->second;

@@ -38,7 +38,9 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
                                               "heartbeatIntervalSeconds",
                                               "channels",
                                               "publicBaseUrl",
-                                              "notificationHistory"};
+                                              "notificationHistory",
+                                              "actionLog",
+                                              "probeTimeoutMs"};
   for (const auto& [k, v] : j.items()) {
     if (!kKeys.count(k)) return Error("CONFIG_INVALID", path + ": unknown key '" + k + "'");
   }
@@ -79,6 +81,16 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
     if (j.contains("channels")) config.channels = j["channels"].get<std::vector<std::string>>();
     if (j.contains("publicBaseUrl")) config.publicBaseUrl = j["publicBaseUrl"].get<std::string>();
     if (j.contains("notificationHistory")) config.notificationHistory = j["notificationHistory"].get<std::size_t>();
+    if (j.contains("actionLog")) {
+      const auto& a = j["actionLog"];
+      for (const auto& [k, v] : a.items()) {
+        if (k != "backend" && k != "connection")
+          return Error("CONFIG_INVALID", path + ": unknown key 'actionLog." + k + "'");
+      }
+      if (a.contains("backend")) config.actionLogBackend = a["backend"].get<std::string>();
+      if (a.contains("connection")) config.actionLogConnection = a["connection"].get<std::string>();
+    }
+    if (j.contains("probeTimeoutMs")) config.probeTimeoutMs = j["probeTimeoutMs"].get<int>();
     if (j.contains("iceServers")) {
       config.iceServers.clear();
       for (const auto& s : j["iceServers"]) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sys/stat.h>
 
+#include "stagecast/api/camera_api.hpp"
 #include "stagecast/api/control_api.hpp"
 #include "stagecast/api/media_api.hpp"
 #include "stagecast/api/status_api.hpp"
@@ -86,6 +87,8 @@ struct Server::Impl {
   control::SystemWallClock wallClock;
   std::unique_ptr<control::ChannelService> channels;
   std::shared_ptr<api::NotificationHub> hub;
+  std::unique_ptr<actionlog::ActionLog> actionLog;
+  std::shared_ptr<api::CameraApi> cameraApi;
   std::vector<std::string> apiKeys;
   boost::asio::io_context controlIo{1};
   std::unique_ptr<boost::asio::steady_timer> sweepTimer;
@@ -196,6 +199,24 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   co.mediaNodeSecret = config.mediaNodeSecret;
   co.heartbeatIntervalSeconds = config.heartbeatIntervalSeconds;
   impl.hub = api::registerControlRoutes(impl.router, *impl.channels, *impl.key, co);
+
+  // Camera preview: probes and the action log.
+  if (config.actionLogBackend != "none") {
+    std::string connection = config.actionLogConnection;
+    if (connection.empty() && config.actionLogBackend == "sqlite3") {
+      std::error_code ec;
+      fs::create_directories(config.dataDir, ec);
+      connection = (fs::path(config.dataDir) / "actions.db").string();
+    }
+    auto log = actionlog::ActionLog::open(config.actionLogBackend, connection);
+    if (!log) return log.error().withContext("action log");
+    impl.actionLog = std::move(log).value();
+  }
+  api::CameraApiOptions cam;
+  cam.apiKeys = impl.apiKeys;
+  cam.probeTimeout = std::chrono::milliseconds(config.probeTimeoutMs);
+  cam.actionLog = impl.actionLog.get();
+  impl.cameraApi = api::registerCameraRoutes(impl.router, cam);
   for (const auto& a : assets()) {
     auto handler = [&a](http::Request&, http::Responder done) {
       done(http::Response::text(200, std::string(a.body), std::string(a.contentType)));
@@ -260,6 +281,8 @@ void Server::stop() {
     if (t.joinable()) t.join();
   }
   impl.http.reset();
+  impl.cameraApi.reset();  // waits for probes in flight
+  impl.actionLog.reset();  // flushes
   spdlog::info("stopped");
 }
 

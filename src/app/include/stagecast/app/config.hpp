@@ -39,6 +39,11 @@ struct ServerConfig {
   std::vector<std::string> channels = {"main"};
   std::string publicBaseUrl;
   std::size_t notificationHistory = 1000;
+
+  // Camera preview.
+  std::string actionLogBackend = "sqlite3";  // sqlite3 | postgresql | none
+  std::string actionLogConnection;           // sqlite3: file (default <dataDir>/actions.db); postgresql: libpq string
+  int probeTimeoutMs = 5000;
 };
 
 // Reads a JSON config file over `config`. Unknown keys are errors (typos must not pass silently).
