@@ -143,6 +143,63 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     });
   });
 
+  router.add("POST", "/api/cameras/preview/webrtc/offer", [weak](http::Request& req, http::Responder done) {
+    auto self = weak.lock();
+    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+    const auto& o = self->options();
+    if (!authorized(o, req, done)) return;
+    if (o.previews == nullptr) return done(errorResponse(Error("NOT_FOUND", "previews are not enabled")));
+    if (req.body.size() > o.maxBodyBytes) {
+      return done(errorResponse(Error("INVALID_REQUEST", "body: larger than " + std::to_string(o.maxBodyBytes) + " bytes")));
+    }
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object()) return done(errorResponse(Error("INVALID_REQUEST", "body: a JSON object is required")));
+    auto camera = cameraFrom(body);
+    if (!camera) return done(errorResponse(camera.error()));
+    auto sdp = body.find("sdp");
+    if (sdp == body.end() || !sdp->is_string() || sdp->get<std::string>().empty()) {
+      return done(errorResponse(Error("INVALID_REQUEST", "sdp: an SDP offer is required")));
+    }
+    if (auto t = body.find("type"); t != body.end() && (!t->is_string() || *t != "offer")) {
+      return done(errorResponse(Error("INVALID_REQUEST", "type: must be \"offer\"")));
+    }
+    // Waits for the camera's stream description: on the probe pool.
+    boost::asio::post(self->pool(), [weak, a = *camera, offer = sdp->get<std::string>(), done,
+                                     client = req.remote.toString()]() mutable {
+      auto s = weak.lock();
+      if (!s) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+      auto r = s->options().previews->offer(a, std::move(offer), client);
+      if (!r) return done(errorResponse(r.error()));
+      done(http::Response::json(200, json{{"success", true},
+                                          {"data", {{"sessionId", r->sessionId}, {"sdp", r->sdp}, {"type", "answer"}}}}
+                                         .dump()));
+    });
+  });
+
+  router.add("POST", "/api/cameras/preview/webrtc/hangup", [weak](http::Request& req, http::Responder done) {
+    auto self = weak.lock();
+    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+    const auto& o = self->options();
+    if (!authorized(o, req, done)) return;
+    if (o.previews == nullptr) return done(errorResponse(Error("NOT_FOUND", "previews are not enabled")));
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("sessionId") || !body["sessionId"].is_string()) {
+      return done(errorResponse(Error("INVALID_REQUEST", "sessionId: is required")));
+    }
+    auto st = o.previews->hangup(body["sessionId"].get<std::string>(), req.remote.toString());
+    if (!st) return done(errorResponse(st.error()));
+    done(http::Response::json(200, json{{"success", true}, {"message", "ended"}}.dump()));
+  });
+
+  router.add("GET", "/api/cameras/preview/stats", [weak](http::Request& req, http::Responder done) {
+    auto self = weak.lock();
+    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+    if (!authorized(self->options(), req, done)) return;
+    const auto st = self->options().previews != nullptr ? self->options().previews->stats() : CameraPreviews::Stats{};
+    done(http::Response::json(
+        200, json{{"success", true}, {"data", {{"pulls", st.cameras}, {"sessions", st.sessions}}}}.dump()));
+  });
+
   router.add("GET", "/api/logs", [weak](http::Request& req, http::Responder done) {
     auto self = weak.lock();
     if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));

@@ -88,6 +88,7 @@ struct Server::Impl {
   std::unique_ptr<control::ChannelService> channels;
   std::shared_ptr<api::NotificationHub> hub;
   std::unique_ptr<actionlog::ActionLog> actionLog;
+  std::unique_ptr<api::CameraPreviews> previews;
   std::shared_ptr<api::CameraApi> cameraApi;
   std::vector<std::string> apiKeys;
   boost::asio::io_context controlIo{1};
@@ -99,6 +100,7 @@ struct Server::Impl {
     sweepTimer->async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       channels->sweep();
+      if (previews) previews->sweep();
       scheduleSweep();
     });
   }
@@ -189,8 +191,9 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   mo.onSessionDeleted = [channels](const std::string& stage, const std::string& session) {
     channels->sessionEnded(stage, session);
   };
-  impl.engine->setSessionEndedHandler([channels](const std::string& stage, const std::string& session, const Error&) {
-    channels->sessionEnded(stage, session);
+  impl.engine->setSessionEndedHandler([&impl](const std::string& stage, const std::string& session, const Error&) {
+    impl.channels->sessionEnded(stage, session);
+    if (impl.previews) impl.previews->sessionEnded(stage, session);
   });
   api::registerMediaRoutes(impl.router, *impl.engine, mo);
   api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get());
@@ -216,6 +219,10 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   cam.apiKeys = impl.apiKeys;
   cam.probeTimeout = std::chrono::milliseconds(config.probeTimeoutMs);
   cam.actionLog = impl.actionLog.get();
+  api::CameraPreviewOptions po;
+  po.streamInfoTimeout = std::chrono::milliseconds(config.probeTimeoutMs);
+  impl.previews = std::make_unique<api::CameraPreviews>(*impl.engine, po, impl.actionLog.get());
+  cam.previews = impl.previews.get();
   impl.cameraApi = api::registerCameraRoutes(impl.router, cam);
   for (const auto& a : assets()) {
     auto handler = [&a](http::Request&, http::Responder done) {
@@ -282,6 +289,7 @@ void Server::stop() {
   }
   impl.http.reset();
   impl.cameraApi.reset();  // waits for probes in flight
+  impl.previews.reset();   // stops the camera pulls
   impl.actionLog.reset();  // flushes
   spdlog::info("stopped");
 }

@@ -556,6 +556,24 @@ void Engine::deleteStage(const std::string& stageId, std::function<void(bool)> d
   });
 }
 
+void Engine::attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, kind, codec] { w.shard->relayAttach(stageId, kind, codec); });
+}
+
+void Engine::pushSourcePacket(const std::string& stageId, const std::string& kind, sfu::SharedPacket packet) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, kind, packet = std::move(packet)] {
+    w.shard->relayPacket(stageId, kind, packet, Clock::now());
+    w.flush();
+  });
+}
+
+void Engine::detachSource(const std::string& stageId, const std::string& kind) {
+  auto& w = impl_->workerForStage(stageId, false);
+  asio::post(w.io, [&w, stageId, kind] { w.shard->relayDetach(stageId, kind); });
+}
+
 void Engine::setSessionEndedHandler(SessionEndedFn fn) {
   std::lock_guard lock(impl_->sessionEndedMutex);
   impl_->sessionEnded = std::move(fn);

@@ -21,7 +21,14 @@ sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
   if (iequals(c.name, "h264")) {
     auto params = c.fmtpParams();
     auto pli = params.count("profile-level-id") ? params["profile-level-id"] : std::string("42000a");
-    cap.h264Profiles = {toLower(pli.substr(0, 4))};
+    std::string profile = toLower(pli.substr(0, 4));
+    // RFC 6184 §8.1: constraint_set1 on a Baseline stream makes it Constrained Baseline, whatever the other
+    // constraint bits say (e.g. a camera's 42c01f); "42e0" matches every Constrained Baseline offer.
+    if (profile.size() == 4 && profile.starts_with("42")) {
+      const unsigned iop = static_cast<unsigned>(std::strtoul(profile.substr(2, 2).c_str(), nullptr, 16));
+      if ((iop & 0x40) != 0) profile = "42e0";
+    }
+    cap.h264Profiles = {profile};
     cap.h264PacketizationMode =
         params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
   }

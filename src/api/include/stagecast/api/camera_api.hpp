@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stagecast/actionlog/action_log.hpp"
+#include "stagecast/api/camera_preview.hpp"
 #include "stagecast/http/server.hpp"
 
 namespace stagecast::api {
@@ -18,6 +19,7 @@ struct CameraApiOptions {
   std::size_t probeThreads = 2;
   std::size_t maxBodyBytes = 16 * 1024;
   actionlog::ActionLog* actionLog = nullptr;  // optional
+  CameraPreviews* previews = nullptr;         // optional: WebRTC previews
 };
 
 class CameraApi;

@@ -66,6 +66,13 @@ class Engine {
   // Ends every session of the stage and removes it and its relay link. `done(existed)` runs on its worker.
   void deleteStage(const std::string& stageId, std::function<void(bool existed)> done);
 
+  // A source that is not a WebRTC publisher (a camera pull) feeding a stage made with createStage(): plain RTP
+  // packets in the source's own numbering, as a publisher would send them. Thread-safe; posted to the stage's
+  // worker in call order.
+  void attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
+  void pushSourcePacket(const std::string& stageId, const std::string& kind, sfu::SharedPacket packet);
+  void detachSource(const std::string& stageId, const std::string& kind);
+
   // Called on a worker thread when a session ends by itself (peer failure, consent expiry, replaced).
   void setSessionEndedHandler(SessionEndedFn fn);
 

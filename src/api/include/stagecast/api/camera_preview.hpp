@@ -1,0 +1,72 @@
+#pragma once
+// Live camera previews over WebRTC without transcoding video: one RTSP pull per camera (ingest::CameraPull),
+// shared by every preview of that camera, feeds a stage of its own; each preview is a viewer session of that
+// stage. A pull starts with the first preview and stops `linger` after the last one ends. Sessions end on hangup,
+// on ICE/DTLS failure and when their TTL runs out.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "stagecast/actionlog/action_log.hpp"
+#include "stagecast/engine/engine.hpp"
+#include "stagecast/ingest/camera_pull.hpp"
+#include "stagecast/ingest/rtsp_probe.hpp"
+
+namespace stagecast::api {
+
+struct CameraPreviewOptions {
+  std::chrono::milliseconds streamInfoTimeout{5000};  // the camera must describe its streams within this
+  std::chrono::seconds sessionTtl{180};
+  std::chrono::seconds linger{5};  // a pull with no preview left stops after this
+};
+
+struct PreviewAnswer {
+  std::string sessionId;
+  std::string sdp;
+  std::string stageId;
+};
+
+class CameraPreviews {
+ public:
+  CameraPreviews(engine::Engine& engine, CameraPreviewOptions options, actionlog::ActionLog* log);
+  ~CameraPreviews();
+
+  // Blocking (waits for the camera's stream description): call it off the event loops.
+  // Errors: the probe's codes (AUTH_REQUIRED, TIMEOUT, ...), SDP errors, NO_COMMON_CODEC.
+  Result<PreviewAnswer> offer(const ingest::CameraAddress& camera, std::string sdp, const std::string& client);
+  // Errors: SESSION_NOT_FOUND.
+  Status hangup(const std::string& sessionId, const std::string& client);
+  // The engine ended a session by itself (ICE/DTLS failure, consent).
+  void sessionEnded(const std::string& stageId, const std::string& sessionId);
+  // Ends sessions past their TTL and stops pulls nobody watches; call periodically.
+  void sweep();
+
+  struct Stats {
+    std::size_t cameras = 0;   // running pulls
+    std::size_t sessions = 0;  // previews
+  };
+  [[nodiscard]] Stats stats() const;
+
+ private:
+  struct Camera;
+  struct Session {
+    std::string cameraKey;
+    std::string stageId;
+    std::string camera;  // label for the log
+    std::string client;
+    std::chrono::steady_clock::time_point started;
+  };
+  void endSession(const std::string& sessionId, const char* action, const std::string& result);
+
+  engine::Engine& engine_;
+  CameraPreviewOptions options_;
+  actionlog::ActionLog* log_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Camera>> cameras_;  // by camera URL (with credentials; memory only)
+  std::map<std::string, Session> sessions_;                 // by session id
+  std::uint64_t nextStage_ = 0;
+};
+
+}  // namespace stagecast::api

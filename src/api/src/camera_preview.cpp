@@ -1,0 +1,242 @@
+#include "stagecast/api/camera_preview.hpp"
+
+#include <condition_variable>
+#include <future>
+
+#include "stagecast/common/crypto.hpp"
+#include "stagecast/common/log.hpp"
+#include "stagecast/rtp/rtp_packet.hpp"
+
+namespace stagecast::api {
+
+namespace {
+
+std::string labelOf(const ingest::CameraAddress& a) { return a.ip + ":" + std::to_string(a.port) + a.path; }
+
+}  // namespace
+
+// One camera: its pull, and the sink that turns the pull's payloads into RTP packets for its stage.
+struct CameraPreviews::Camera final : ingest::PullSink {
+  Camera(engine::Engine& e, std::string stage, const ingest::CameraAddress& address)
+      : engine(e), stageId(std::move(stage)), pull(address, ingest::PullOptions{}, *this) {}
+  ~Camera() override { pull.stop(); }
+
+  engine::Engine& engine;
+  const std::string stageId;
+  ingest::CameraPull pull;
+  std::size_t viewers = 0;
+  std::chrono::steady_clock::time_point idleSince = std::chrono::steady_clock::now();
+
+  // Stream description state, waited on by offer().
+  std::mutex mutex;
+  std::condition_variable described;
+  bool hasInfo = false;
+  std::optional<Error> failure;
+
+  // RTP numbering of this camera (PullSink calls come from the pull thread only).
+  std::uint32_t videoSsrc = crypto::randomU32();
+  std::uint32_t audioSsrc = crypto::randomU32();
+  std::uint16_t videoSeq = static_cast<std::uint16_t>(crypto::randomU32());
+  std::uint16_t audioSeq = static_cast<std::uint16_t>(crypto::randomU32());
+  std::uint8_t audioPt = 0;
+  bool hasAudio = false;
+  Bytes scratch;
+
+  void onStreamInfo(const ingest::PullStreamInfo& info) override {
+    sdp::Codec video;
+    video.payloadType = 96;
+    video.name = info.video.codec;
+    video.clockRate = info.video.clockRate;
+    video.fmtp = info.video.fmtp();
+    engine.attachSource(stageId, "video", video);
+    hasAudio = info.audio.has_value();
+    if (info.audio) {
+      sdp::Codec audio;
+      audio.name = info.audio->codec;
+      audio.clockRate = info.audio->clockRate;
+      audio.channels = static_cast<std::uint8_t>(info.audio->channels);
+      // RFC 3551 static types for G.711; a dynamic one for Opus (the viewer's own is put in on the way out).
+      audio.payloadType = info.audio->codec == "PCMU" ? 0 : info.audio->codec == "PCMA" ? 8 : 111;
+      audioPt = audio.payloadType;
+      engine.attachSource(stageId, "audio", audio);
+    } else {
+      engine.detachSource(stageId, "audio");
+    }
+    std::lock_guard lock(mutex);
+    hasInfo = true;
+    failure.reset();
+    described.notify_all();
+  }
+
+  void onRtpPayload(ingest::MediaKind kind, const Bytes& payload, bool marker, std::uint32_t ts, bool) override {
+    const bool video = kind == ingest::MediaKind::Video;
+    if (!video && !hasAudio) return;
+    rtp::RtpHeaderFields f{.marker = marker,
+                           .payloadType = video ? std::uint8_t{96} : audioPt,
+                           .sequenceNumber = video ? videoSeq++ : audioSeq++,
+                           .timestamp = ts,
+                           .ssrc = video ? videoSsrc : audioSsrc};
+    rtp::write(f, {}, payload, scratch);
+    engine.pushSourcePacket(stageId, video ? "video" : "audio", std::make_shared<const Bytes>(scratch));
+  }
+
+  void onStateChange(ingest::PullState state, const std::optional<Error>& error) override {
+    if (!error) return;
+    std::lock_guard lock(mutex);
+    if (!hasInfo || state == ingest::PullState::Stopped) {
+      failure = error;
+      described.notify_all();
+    }
+  }
+};
+
+CameraPreviews::CameraPreviews(engine::Engine& engine, CameraPreviewOptions options, actionlog::ActionLog* log)
+    : engine_(engine), options_(options), log_(log) {}
+
+CameraPreviews::~CameraPreviews() {
+  std::map<std::string, std::shared_ptr<Camera>> cameras;
+  {
+    std::lock_guard lock(mutex_);
+    cameras.swap(cameras_);
+    sessions_.clear();
+  }
+  cameras.clear();  // stops the pulls
+}
+
+Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address, std::string sdp,
+                                            const std::string& client) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto url = ingest::buildRtspUrl(address);
+  if (!url) return url.error();
+  std::shared_ptr<Camera> camera;
+  bool fresh = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto& slot = cameras_[*url];
+    if (!slot) {
+      slot = std::make_shared<Camera>(engine_, "camera-" + std::to_string(++nextStage_) + "-" + crypto::randomId(6),
+                                      address);
+      fresh = true;
+    }
+    camera = slot;
+    ++camera->viewers;  // held while the offer is in progress, so a sweep does not stop the pull
+  }
+  auto release = [&] {
+    std::lock_guard lock(mutex_);
+    if (--camera->viewers == 0) camera->idleSince = std::chrono::steady_clock::now();
+  };
+  if (fresh) {
+    std::promise<void> created;
+    engine_.createStage(camera->stageId, "", [&created] { created.set_value(); });
+    created.get_future().wait();
+    if (auto st = camera->pull.start(); !st) {
+      release();
+      return st.error();
+    }
+  }
+  {
+    // The viewer must be offered the camera's codecs: wait until the camera has described its streams.
+    std::unique_lock lock(camera->mutex);
+    const bool ready = camera->described.wait_for(lock, options_.streamInfoTimeout,
+                                                  [&] { return camera->hasInfo || camera->failure.has_value(); });
+    if (!camera->hasInfo) {
+      Error e = camera->failure.value_or(Error("TIMEOUT", "the camera did not describe its streams in time"));
+      (void)ready;
+      lock.unlock();
+      release();
+      if (log_ != nullptr) log_->record({0, 0, actionlog::actions::kOffer, e.code, labelOf(address), client, "", 0, e.message});
+      return e;
+    }
+  }
+  std::promise<Result<sfu::CreatedSession>> answered;
+  engine_.subscribe(camera->stageId, std::move(sdp),
+                    [&answered](Result<sfu::CreatedSession> r) { answered.set_value(std::move(r)); });
+  auto created = answered.get_future().get();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (!created) {
+    release();
+    if (log_ != nullptr) {
+      log_->record({0, 0, actionlog::actions::kOffer, created.error().code, labelOf(address), client, "", ms,
+                    created.error().message});
+    }
+    return created.error();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    sessions_[created->sessionId] = Session{*url, camera->stageId, labelOf(address), client, std::chrono::steady_clock::now()};
+  }
+  if (log_ != nullptr) {
+    log_->record({0, 0, actionlog::actions::kOffer, "OK", labelOf(address), client, created->sessionId, ms, ""});
+  }
+  return PreviewAnswer{created->sessionId, created->answerSdp, camera->stageId};
+}
+
+void CameraPreviews::endSession(const std::string& sessionId, const char* action, const std::string& result) {
+  Session s;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(sessionId);
+    if (it == sessions_.end()) return;
+    s = it->second;
+    sessions_.erase(it);
+    if (auto c = cameras_.find(s.cameraKey); c != cameras_.end()) {
+      if (--c->second->viewers == 0) c->second->idleSince = std::chrono::steady_clock::now();
+    }
+  }
+  engine_.remove(s.stageId, sessionId, [](Status) {});
+  if (log_ != nullptr) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - s.started).count();
+    log_->record({0, 0, action, result, s.camera, s.client, sessionId, ms, ""});
+  }
+}
+
+Status CameraPreviews::hangup(const std::string& sessionId, const std::string& client) {
+  {
+    std::lock_guard lock(mutex_);
+    if (sessions_.count(sessionId) == 0) return Error("SESSION_NOT_FOUND", "no such preview session");
+  }
+  endSession(sessionId, actionlog::actions::kHangup, "OK");
+  return {};
+}
+
+void CameraPreviews::sessionEnded(const std::string& stageId, const std::string& sessionId) {
+  if (stageId.rfind("camera-", 0) != 0) return;
+  endSession(sessionId, actionlog::actions::kError, "SESSION_FAILED");
+}
+
+void CameraPreviews::sweep() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> expired;
+  std::vector<std::shared_ptr<Camera>> stopping;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, s] : sessions_) {
+      if (now - s.started >= options_.sessionTtl) expired.push_back(id);
+    }
+  }
+  for (const auto& id : expired) endSession(id, actionlog::actions::kTimeout, "TTL_EXPIRED");
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = cameras_.begin(); it != cameras_.end();) {
+      if (it->second->viewers == 0 && now - it->second->idleSince >= options_.linger) {
+        stopping.push_back(it->second);
+        it = cameras_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : stopping) {
+    const std::string stage = c->stageId;
+    c.reset();  // stops the pull (joins its thread)
+    engine_.deleteStage(stage, nullptr);
+  }
+}
+
+CameraPreviews::Stats CameraPreviews::stats() const {
+  std::lock_guard lock(mutex_);
+  return {cameras_.size(), sessions_.size()};
+}
+
+}  // namespace stagecast::api

@@ -1,0 +1,138 @@
+// Camera preview in headless Chromium against a real RTSP camera (GStreamer's RTSP server, started here):
+// probe → offer → first decoded frame → hangup; two previews of one camera share one pull.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, launchBrowser, waitFor, API_KEY } from './harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+let server;
+let browser;
+let camera;
+let cameraPort;
+
+/** Starts the fixture camera; resolves with its port once it prints READY. */
+function startCamera(args) {
+  const python = process.env.STAGECAST_FIXTURE_PYTHON || '/usr/bin/python3';
+  const child = spawn(python, [join(here, '../fixtures/rtsp_camera.py'), '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`camera did not start:\n${err}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = out.match(/READY rtsp:\/\/127\.0\.0\.1:(\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`camera exited with ${code}:\n${err}`));
+    });
+  });
+}
+
+before(async () => {
+  ({ child: camera, port: cameraPort } = await startCamera(['--path', '/cam', '--audio', 'pcma', '--width', '640',
+    '--height', '360', '--gop-seconds', '2']));
+  server = await startServer(['--workers', '2']);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  const code = await server?.stop();
+  camera?.kill('SIGTERM');
+  assert.equal(code, 0, 'server exits cleanly');
+});
+
+/** In the page: probe, offer, play; returns timings and the session id. */
+async function preview(page, baseUrl) {
+  return page.evaluate(async ({ baseUrl, apiKey, port }) => {
+    const call = async (path, body) => {
+      const r = await fetch(baseUrl + path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'x-api-key': apiKey },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, body: await r.json() };
+    };
+    const cam = { ip: '127.0.0.1', port, path: '/cam' };
+    const probe = await call('/api/cameras/preview/probe', { ...cam, snapshot: true });
+    const pc = new RTCPeerConnection();
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const video = document.createElement('video');
+    video.muted = true;
+    video.autoplay = true;
+    document.body.appendChild(video);
+    pc.ontrack = (e) => {
+      if (e.track.kind === 'video') video.srcObject = new MediaStream([e.track]);
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') return resolve();
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+      setTimeout(resolve, 2000);
+    });
+    const t0 = performance.now();
+    const offer = await call('/api/cameras/preview/webrtc/offer', { ...cam, sdp: pc.localDescription.sdp, type: 'offer' });
+    if (offer.status !== 200) return { probe, offer };
+    await pc.setRemoteDescription({ type: 'answer', sdp: offer.body.data.sdp });
+    const firstFrameMs = await new Promise((resolve) => {
+      video.requestVideoFrameCallback(() => resolve(performance.now() - t0));
+    });
+    window.previewPc = pc;
+    return { probe, offer: { status: offer.status, sessionId: offer.body.data.sessionId }, firstFrameMs,
+      width: video.videoWidth, height: video.videoHeight };
+  }, { baseUrl, apiKey: API_KEY, port: cameraPort });
+}
+
+async function api(path, body, method = 'POST') {
+  const r = await fetch(server.baseUrl + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', 'x-api-key': API_KEY },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+test('probe, offer, first frame, hangup; two previews share one pull', async () => {
+  const ctx = browser.context;
+  const p1 = await ctx.newPage();
+  const p2 = await ctx.newPage();
+  await p1.goto(`${server.baseUrl}/`);
+  await p2.goto(`${server.baseUrl}/`);
+  const a = await preview(p1, server.baseUrl);
+  assert.equal(a.probe.status, 200, JSON.stringify(a.probe.body));
+  assert.ok(a.probe.body.data.streams.some((s) => s.kind === 'video' && s.codec === 'h264'));
+  assert.ok(a.probe.body.data.snapshot.startsWith('data:image/jpeg;base64,'));
+  assert.equal(a.offer.status, 200, JSON.stringify(a.offer));
+  assert.equal(a.width, 640);
+  assert.equal(a.height, 360);
+  const b = await preview(p2, server.baseUrl);
+  assert.equal(b.offer.status, 200, JSON.stringify(b.offer));
+  console.log(`first frame: ${a.firstFrameMs.toFixed(0)} ms (first preview), ${b.firstFrameMs.toFixed(0)} ms (second, shared pull)`);
+  const stats = await api('/api/cameras/preview/stats', null, 'GET');
+  assert.deepEqual(stats.body.data, { pulls: 1, sessions: 2 }, 'one pull for two previews');
+
+  assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId })).status, 200);
+  const again = await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId });
+  assert.equal(again.status, 404);
+  assert.equal(again.body.error.code, 'SESSION_NOT_FOUND');
+  assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: b.offer.sessionId })).status, 200);
+  // With nobody watching, the pull stops after its linger time.
+  await waitFor('camera pull stopped', async () => (await api('/api/cameras/preview/stats', null, 'GET')).body.data.pulls === 0, 15000);
+  const logs = await api('/api/logs?limit=20', null, 'GET');
+  const actions = logs.body.data.map((r) => `${r.action}:${r.result}`);
+  for (const want of ['probe:OK', 'offer:OK', 'hangup:OK']) assert.ok(actions.includes(want), `${want} in ${actions}`);
+  await p1.close();
+  await p2.close();
+});
