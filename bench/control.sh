@@ -56,11 +56,13 @@ run_wrk() {
   shift 5
   taskset -a -cp "$server_cpus" "$SERVER" >/dev/null
   echo
-  echo "== $label: server on CPU $server_cpus, wrk -t1 -c$CONNECTIONS on CPU $wrk_cpus, ${duration} s; $(load)"
+  # wrk gets one thread per CPU it may use (one pinned, two when it shares both cores with the server).
+  local wrk_threads=$(( $(echo "$wrk_cpus" | tr ',' '\n' | wc -l) ))
+  echo "== $label: server on CPU $server_cpus, wrk -t$wrk_threads -c$CONNECTIONS on CPU $wrk_cpus, ${duration} s; $(load)"
   local before after out
   before=$(server_cpu)
   out=$(/usr/bin/time -f 'wrk-cpu %U %S' -o "$WORK/wrk-time" \
-    taskset -c "$wrk_cpus" wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --latency -s "$script" "$URL" -- "$@")
+    taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$CONNECTIONS" -d"${duration}s" --latency -s "$script" "$URL" -- "$@")
   after=$(server_cpu)
   echo "$out" | grep -E '^(heartbeat|token):'
   local requests

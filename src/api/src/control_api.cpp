@@ -264,8 +264,14 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
                return ok(json{{"currentViewers", *n}}, "rejoined");
              }));
 
+  // The hottest call: its answer never changes, so it is serialized once.
+  const std::string heartbeatAnswer =
+      json{{"success", true},
+           {"data", {{"nextHeartbeatIn", options->heartbeatIntervalSeconds},
+                     {"timeoutIn", svc.config().viewerTimeout.count() / 1000}}}}
+          .dump();
   router.add("POST", "/api/viewer/heartbeat",
-             guarded(options, false, [&svc, limit, interval = options->heartbeatIntervalSeconds](http::Request& req) {
+             guarded(options, false, [&svc, limit, heartbeatAnswer](http::Request& req) {
                auto body = jsonBody(req, limit);
                if (!body) return errorResponse(body.error());
                auto user = field(*body, "userId");
@@ -274,8 +280,7 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
                if (!arn) return errorResponse(arn.error());
                auto n = svc.heartbeat(*user, *arn);
                if (!n) return errorResponse(n.error());
-               return ok(json{{"nextHeartbeatIn", interval},
-                              {"timeoutIn", svc.config().viewerTimeout.count() / 1000}});
+               return http::Response::json(200, heartbeatAnswer);
              }));
 
   router.add("POST", "/api/viewer/leave", guarded(options, false, [&svc, limit](http::Request& req) {

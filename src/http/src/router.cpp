@@ -38,12 +38,19 @@ bool isWildcard(const std::vector<std::string>& segments, std::size_t i) {
 }
 
 // Per-segment specificity used to rank matching routes: literal (2) beats capture (1) beats wildcard (0);
-// earlier segments dominate. Returns nullopt when the route does not match.
-std::optional<std::vector<int>> matchRoute(const std::vector<std::string>& pattern,
-                                           const std::vector<std::string>& path,
-                                           std::map<std::string, std::string>* params) {
-  std::vector<int> rank;
-  rank.reserve(pattern.size());
+// earlier segments dominate. The ranks are packed into one integer, two bits per segment from the top (a
+// segment's rank + 1, so that a shorter ranking, a prefix, compares lower), which orders them as the
+// segment-by-segment comparison would, without allocating. Returns nullopt when the route does not match.
+constexpr std::size_t kRankedSegments = 31;
+
+void addRank(std::uint64_t& rank, std::size_t i, unsigned value) {
+  if (i < kRankedSegments) rank |= static_cast<std::uint64_t>(value + 1) << (62 - 2 * i);
+}
+
+std::optional<std::uint64_t> matchRoute(const std::vector<std::string>& pattern,
+                                        const std::vector<std::string>& path,
+                                        std::map<std::string, std::string>* params) {
+  std::uint64_t rank = 0;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     if (isWildcard(pattern, i)) {
       if (path.size() <= i) return std::nullopt;  // "/files/*" needs at least "/files/"
@@ -55,16 +62,16 @@ std::optional<std::vector<int>> matchRoute(const std::vector<std::string>& patte
         }
         (*params)["*"] = std::move(rest);
       }
-      rank.push_back(0);
+      addRank(rank, i, 0);
       return rank;
     }
     if (i >= path.size()) return std::nullopt;
     const auto& seg = pattern[i];
     if (isCapture(seg)) {
       if (params) (*params)[seg.substr(1, seg.size() - 2)] = path[i];
-      rank.push_back(1);
+      addRank(rank, i, 1);
     } else if (seg == path[i]) {
-      rank.push_back(2);
+      addRank(rank, i, 2);
     } else {
       return std::nullopt;
     }
@@ -112,7 +119,7 @@ const Handler* Router::match(Request& request, bool& pathExists) const {
   pathExists = false;
   const auto path = splitPath(request.path);
   const Route* best = nullptr;
-  std::vector<int> bestRank;
+  std::uint64_t bestRank = 0;
   for (const auto& route : routes_) {
     auto rank = matchRoute(route.segments, path, nullptr);
     if (!rank) continue;
@@ -121,7 +128,7 @@ const Handler* Router::match(Request& request, bool& pathExists) const {
     // Strictly greater: on a tie the route added first wins.
     if (best == nullptr || *rank > bestRank) {
       best = &route;
-      bestRank = std::move(*rank);
+      bestRank = *rank;
     }
   }
   if (!pathExists) {
@@ -141,7 +148,7 @@ const Handler* Router::match(Request& request, bool& pathExists) const {
 const WebSocketHandler* Router::matchWebSocket(Request& request) const {
   const auto path = splitPath(request.path);
   const WebSocketRoute* best = nullptr;
-  std::vector<int> bestRank;
+  std::uint64_t bestRank = 0;
   for (const auto& route : webSocketRoutes_) {
     auto rank = matchRoute(route.segments, path, nullptr);
     if (rank && (best == nullptr || *rank > bestRank)) {
