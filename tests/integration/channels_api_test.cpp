@@ -157,6 +157,12 @@ TEST_F(ChannelsApi, TokensGateWhipAndWhepAndLeaveEndsTheViewersSession) {
                            {{"Authorization", "Bearer " + d["token"].get<std::string>()}});
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->status, 403);
+  // A viewer's token does not let its holder publish, not even into its own stage.
+  auto publishWithViewerToken = http().post("/whip/" + stageId, "v=0\r\n", "application/sdp",
+                                            {{"Authorization", "Bearer " + d["token"].get<std::string>()}});
+  ASSERT_TRUE(publishWithViewerToken);
+  EXPECT_EQ(publishWithViewerToken->status, 403);
+  EXPECT_EQ(publishWithViewerToken->errorCode(), "TOKEN_CAPABILITY");
   auto forged = http().post("/whep/" + stageId, "v=0\r\n", "application/sdp",
                             {{"Authorization", "Bearer " + d["token"].get<std::string>() + "x"}});
   ASSERT_TRUE(forged);
