@@ -16,7 +16,7 @@ let cameraPort;
 /** Starts the fixture camera; resolves with its port once it prints READY. */
 function startCamera(args) {
   const python = process.env.STAGECAST_FIXTURE_PYTHON || '/usr/bin/python3';
-  const child = spawn(python, [join(here, '../fixtures/rtsp_camera.py'), '--port', '0', ...args], {
+  const child = spawn(python, [join(here, '../fixtures/rtsp_camera.py'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -40,7 +40,7 @@ function startCamera(args) {
 }
 
 before(async () => {
-  ({ child: camera, port: cameraPort } = await startCamera(['--path', '/cam', '--audio', 'pcma', '--width', '640',
+  ({ child: camera, port: cameraPort } = await startCamera(['--port', '0', '--path', '/cam', '--audio', 'pcma', '--width', '640',
     '--height', '360', '--gop-seconds', '2']));
   server = await startServer(['--workers', '2']);
   browser = await launchBrowser();
@@ -135,4 +135,30 @@ test('probe, offer, first frame, hangup; two previews share one pull', async () 
   for (const want of ['probe:OK', 'offer:OK', 'hangup:OK']) assert.ok(actions.includes(want), `${want} in ${actions}`);
   await p1.close();
   await p2.close();
+});
+
+test('the camera restarts mid-preview: the pull reconnects and the video resumes', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.baseUrl}/`);
+  const a = await preview(page, server.baseUrl);
+  assert.equal(a.offer.status, 200, JSON.stringify(a.offer));
+  const decoded = () => page.evaluate(async () => {
+    const stats = await window.previewPc.getStats();
+    let frames = 0;
+    stats.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames = r.framesDecoded; });
+    return frames;
+  });
+  await waitFor('frames decoded', async () => (await decoded()) > 10);
+  // Kill the camera, then bring it back on the same port.
+  const exited = new Promise((resolve) => camera.once('exit', resolve));
+  camera.kill('SIGKILL');
+  await exited;
+  const before = await decoded();
+  ({ child: camera } = await startCamera(['--port', String(cameraPort), '--path', '/cam', '--audio', 'pcma',
+    '--width', '640', '--height', '360', '--gop-seconds', '2']));
+  await waitFor('video resumes after the camera restarted', async () => (await decoded()) > before + 30, 30000);
+  const state = await page.evaluate(() => window.previewPc.connectionState);
+  assert.equal(state, 'connected', 'the viewer session survived the camera restart');
+  assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId })).status, 200);
+  await page.close();
 });
