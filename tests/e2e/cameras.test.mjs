@@ -162,3 +162,59 @@ test('the camera restarts mid-preview: the pull reconnects and the video resumes
   assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId })).status, 200);
   await page.close();
 });
+
+test('an AAC camera is heard as Opus (transcoded once on the server)', async () => {
+  const { child: aac, port } = await startCamera(['--port', '0', '--path', '/aac', '--audio', 'aac']);
+  try {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.baseUrl}/`);
+    const result = await page.evaluate(async ({ baseUrl, apiKey, port }) => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      // Audio is decoded as it is played out: give the track a sink.
+      const sink = document.createElement('audio');
+      sink.autoplay = true;
+      sink.muted = true;
+      document.body.appendChild(sink);
+      pc.ontrack = (e) => {
+        if (e.track.kind === 'audio') sink.srcObject = new MediaStream([e.track]);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+        setTimeout(resolve, 2000);
+      });
+      const r = await fetch(baseUrl + '/api/cameras/preview/webrtc/offer', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'x-api-key': apiKey },
+        body: JSON.stringify({ ip: '127.0.0.1', port, path: '/aac', sdp: pc.localDescription.sdp, type: 'offer' }),
+      });
+      const body = await r.json();
+      if (r.status !== 200) return { status: r.status, body };
+      await pc.setRemoteDescription({ type: 'answer', sdp: body.data.sdp });
+      const deadline = Date.now() + 15000;
+      let audio = null;
+      let codecs = new Map();
+      while (Date.now() < deadline) {
+        const stats = await pc.getStats();
+        codecs = new Map();
+        stats.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, s.mimeType); });
+        stats.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') audio = s; });
+        if (audio && audio.packetsReceived > 50 && audio.totalSamplesReceived > 0) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return { status: 200, sessionId: body.data.sessionId, packets: audio?.packetsReceived ?? 0,
+        samples: audio?.totalSamplesReceived ?? 0, codec: audio ? codecs.get(audio.codecId) : null };
+    }, { baseUrl: server.baseUrl, apiKey: API_KEY, port });
+    assert.equal(result.status, 200, JSON.stringify(result));
+    assert.equal(result.codec, 'audio/opus');
+    assert.ok(result.packets > 50, `audio packets ${result.packets}`);
+    assert.ok(result.samples > 0, 'audio decoded');
+    assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: result.sessionId })).status, 200);
+    await page.close();
+  } finally {
+    aac.kill('SIGTERM');
+  }
+});
