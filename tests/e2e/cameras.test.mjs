@@ -218,3 +218,40 @@ test('an AAC camera is heard as Opus (transcoded once on the server)', async () 
     aac.kill('SIGTERM');
   }
 });
+
+test('a preview ends when its TTL runs out unless the client extends it', async () => {
+  const short = await startServer(['--workers', '1'], { config: { previewTtlSeconds: 3 } });
+  const call = async (path, body, method = 'POST') => {
+    const r = await fetch(short.baseUrl + path, {
+      method,
+      headers: { 'Content-Type': 'application/json', 'x-api-key': API_KEY },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const page = await browser.context.newPage();
+  try {
+    await page.goto(`${short.baseUrl}/`);
+    const a = await preview(page, short.baseUrl);
+    assert.equal(a.offer.status, 200, JSON.stringify(a.offer));
+    // Keep it alive for twice its TTL.
+    const until = Date.now() + 6000;
+    while (Date.now() < until) {
+      const k = await call('/api/cameras/preview/webrtc/keepalive', { sessionId: a.offer.sessionId });
+      assert.equal(k.status, 200, JSON.stringify(k.body));
+      assert.equal(k.body.data.expiresIn, 3);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.equal((await call('/api/cameras/preview/stats', null, 'GET')).body.data.sessions, 1, 'extended preview lives');
+    // No more keepalives: the watchdog ends it and logs why.
+    await waitFor('preview ended by its TTL', async () =>
+      (await call('/api/cameras/preview/stats', null, 'GET')).body.data.sessions === 0, 10000);
+    const logs = await call('/api/logs?action=timeout', null, 'GET');
+    assert.ok(logs.body.data.some((r) => r.result === 'TTL_EXPIRED' && r.sessionId === a.offer.sessionId));
+    const gone = await call('/api/cameras/preview/webrtc/keepalive', { sessionId: a.offer.sessionId });
+    assert.equal(gone.status, 404);
+  } finally {
+    await page.close();
+    assert.equal(await short.stop(), 0);
+  }
+});

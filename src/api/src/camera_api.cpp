@@ -191,6 +191,21 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     done(http::Response::json(200, json{{"success", true}, {"message", "ended"}}.dump()));
   });
 
+  router.add("POST", "/api/cameras/preview/webrtc/keepalive", [weak](http::Request& req, http::Responder done) {
+    auto self = weak.lock();
+    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+    const auto& o = self->options();
+    if (!authorized(o, req, done)) return;
+    if (o.previews == nullptr) return done(errorResponse(Error("NOT_FOUND", "previews are not enabled")));
+    auto body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("sessionId") || !body["sessionId"].is_string()) {
+      return done(errorResponse(Error("INVALID_REQUEST", "sessionId: is required")));
+    }
+    auto left = o.previews->extend(body["sessionId"].get<std::string>());
+    if (!left) return done(errorResponse(left.error()));
+    done(http::Response::json(200, json{{"success", true}, {"data", {{"expiresIn", *left}}}}.dump()));
+  });
+
   router.add("GET", "/api/cameras/preview/stats", [weak](http::Request& req, http::Responder done) {
     auto self = weak.lock();
     if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));

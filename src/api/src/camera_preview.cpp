@@ -163,7 +163,9 @@ Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address
   }
   {
     std::lock_guard lock(mutex_);
-    sessions_[created->sessionId] = Session{*url, camera->stageId, labelOf(address), client, std::chrono::steady_clock::now()};
+    const auto now = std::chrono::steady_clock::now();
+    sessions_[created->sessionId] =
+        Session{*url, camera->stageId, labelOf(address), client, now, now + options_.sessionTtl};
   }
   if (log_ != nullptr) {
     log_->record({0, 0, actionlog::actions::kOffer, "OK", labelOf(address), client, created->sessionId, ms, ""});
@@ -200,6 +202,14 @@ Status CameraPreviews::hangup(const std::string& sessionId, const std::string& c
   return {};
 }
 
+Result<std::int64_t> CameraPreviews::extend(const std::string& sessionId) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end()) return Error("SESSION_NOT_FOUND", "no such preview session");
+  it->second.expires = std::chrono::steady_clock::now() + options_.sessionTtl;
+  return static_cast<std::int64_t>(options_.sessionTtl.count());
+}
+
 void CameraPreviews::sessionEnded(const std::string& stageId, const std::string& sessionId) {
   if (stageId.rfind("camera-", 0) != 0) return;
   endSession(sessionId, actionlog::actions::kError, "SESSION_FAILED");
@@ -212,7 +222,7 @@ void CameraPreviews::sweep() {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [id, s] : sessions_) {
-      if (now - s.started >= options_.sessionTtl) expired.push_back(id);
+      if (now >= s.expires) expired.push_back(id);
     }
   }
   for (const auto& id : expired) endSession(id, actionlog::actions::kTimeout, "TTL_EXPIRED");

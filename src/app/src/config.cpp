@@ -40,7 +40,8 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
                                               "publicBaseUrl",
                                               "notificationHistory",
                                               "actionLog",
-                                              "probeTimeoutMs"};
+                                              "probeTimeoutMs",
+                                              "previewTtlSeconds"};
   for (const auto& [k, v] : j.items()) {
     if (!kKeys.count(k)) return Error("CONFIG_INVALID", path + ": unknown key '" + k + "'");
   }
@@ -91,6 +92,7 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
       if (a.contains("connection")) config.actionLogConnection = a["connection"].get<std::string>();
     }
     if (j.contains("probeTimeoutMs")) config.probeTimeoutMs = j["probeTimeoutMs"].get<int>();
+    if (j.contains("previewTtlSeconds")) config.previewTtlSeconds = j["previewTtlSeconds"].get<int>();
     if (j.contains("iceServers")) {
       config.iceServers.clear();
       for (const auto& s : j["iceServers"]) {

@@ -221,6 +221,8 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   cam.actionLog = impl.actionLog.get();
   api::CameraPreviewOptions po;
   po.streamInfoTimeout = std::chrono::milliseconds(config.probeTimeoutMs);
+  if (config.previewTtlSeconds <= 0) return Error("CONFIG_INVALID", "previewTtlSeconds must be positive");
+  po.sessionTtl = std::chrono::seconds(config.previewTtlSeconds);
   impl.previews = std::make_unique<api::CameraPreviews>(*impl.engine, po, impl.actionLog.get());
   cam.previews = impl.previews.get();
   impl.cameraApi = api::registerCameraRoutes(impl.router, cam);

@@ -38,6 +38,8 @@ class CameraPreviews {
   Result<PreviewAnswer> offer(const ingest::CameraAddress& camera, std::string sdp, const std::string& client);
   // Errors: SESSION_NOT_FOUND.
   Status hangup(const std::string& sessionId, const std::string& client);
+  // Restarts the session's TTL (the client is still watching). Returns the seconds left. Errors: SESSION_NOT_FOUND.
+  Result<std::int64_t> extend(const std::string& sessionId);
   // The engine ended a session by itself (ICE/DTLS failure, consent).
   void sessionEnded(const std::string& stageId, const std::string& sessionId);
   // Ends sessions past their TTL and stops pulls nobody watches; call periodically.
@@ -57,6 +59,7 @@ class CameraPreviews {
     std::string camera;  // label for the log
     std::string client;
     std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point expires;
   };
   void endSession(const std::string& sessionId, const char* action, const std::string& result);
 

@@ -44,6 +44,7 @@ struct ServerConfig {
   std::string actionLogBackend = "sqlite3";  // sqlite3 | postgresql | none
   std::string actionLogConnection;           // sqlite3: file (default <dataDir>/actions.db); postgresql: libpq string
   int probeTimeoutMs = 5000;
+  int previewTtlSeconds = 180;  // a preview ends after this unless the client extends it (keepalive)
 };
 
 // Reads a JSON config file over `config`. Unknown keys are errors (typos must not pass silently).
