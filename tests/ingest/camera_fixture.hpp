@@ -2,6 +2,7 @@
 // Test helpers for the ingest layer: the fake RTSP camera (tests/fixtures/rtsp_camera.py) run as a child
 // process, and in-process TCP endpoints that refuse or ignore connections.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -279,3 +280,13 @@ class SilentListener {
 };
 
 }  // namespace stagecast::ingest::testing
+
+// Starts a fixture camera in a test body: skips the test when GStreamer's RTSP server is not installed, fails it
+// when the camera does not start.
+#define START_CAMERA(camera, ...)                                    \
+  do {                                                               \
+    const std::string why = (camera).start({__VA_ARGS__});           \
+    if (!why.empty() && (camera).unavailable()) GTEST_SKIP() << why; \
+    ASSERT_TRUE(why.empty()) << why;                                 \
+  } while (0)
+

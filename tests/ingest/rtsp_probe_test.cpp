@@ -24,13 +24,6 @@ using stagecast::ingest::testing::RtspCamera;
 
 namespace {
 
-#define START_CAMERA(camera, ...)                                    \
-  do {                                                               \
-    const std::string why = (camera).start({__VA_ARGS__});           \
-    if (!why.empty() && (camera).unavailable()) GTEST_SKIP() << why; \
-    ASSERT_TRUE(why.empty()) << why;                                 \
-  } while (0)
-
 CameraAddress addressOf(const RtspCamera& camera) {
   CameraAddress a;
   a.ip = "127.0.0.1";

@@ -13,13 +13,6 @@ namespace {
 using nlohmann::json;
 using ingest::testing::RtspCamera;
 
-#define START_CAMERA(camera, ...)                                    \
-  do {                                                               \
-    const std::string why = (camera).start({__VA_ARGS__});           \
-    if (!why.empty() && (camera).unavailable()) GTEST_SKIP() << why; \
-    ASSERT_TRUE(why.empty()) << why;                                 \
-  } while (0)
-
 class CameraApi : public ::testing::Test {
  protected:
   void SetUp() override {

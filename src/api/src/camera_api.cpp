@@ -72,16 +72,9 @@ Result<ingest::CameraAddress> cameraFrom(const json& body) {
 }
 
 bool authorized(const CameraApiOptions& o, const http::Request& req, http::Responder& done) {
-  auto key = req.header("x-api-key");
-  if (!key || key->empty()) {
-    done(errorResponse(Error("API_KEY_REQUIRED", "send the API key in the x-api-key header")));
-    return false;
-  }
-  if (!apiKeyMatches(o.apiKeys, *key)) {
-    done(errorResponse(Error("API_KEY_INVALID", "the API key is not valid")));
-    return false;
-  }
-  return true;
+  auto st = checkApiKey(o.apiKeys, req);
+  if (!st) done(errorResponse(st.error()));
+  return st.ok();
 }
 
 }  // namespace

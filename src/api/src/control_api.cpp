@@ -22,6 +22,13 @@ bool apiKeyMatches(const std::vector<std::string>& keys, std::string_view presen
   return ok;
 }
 
+Status checkApiKey(const std::vector<std::string>& keys, const http::Request& request) {
+  auto key = request.header("x-api-key");
+  if (!key || key->empty()) return Error("API_KEY_REQUIRED", "send the API key in the x-api-key header");
+  if (!apiKeyMatches(keys, *key)) return Error("API_KEY_INVALID", "the API key is not valid");
+  return {};
+}
+
 namespace {
 
 http::Response ok(json data, std::string message = {}) {
@@ -80,13 +87,8 @@ json channelJson(const control::ChannelView& v, bool withTokens) {
 http::Handler guarded(std::shared_ptr<const ControlApiOptions> options, bool mediaNode,
                       std::function<http::Response(http::Request&)> fn) {
   return [options, mediaNode, fn = std::move(fn)](http::Request& req, http::Responder done) {
-    auto key = req.header("x-api-key");
-    if (!key || key->empty()) {
-      done(errorResponse(Error("API_KEY_REQUIRED", "send the API key in the x-api-key header")));
-      return;
-    }
-    if (!apiKeyMatches(options->apiKeys, *key)) {
-      done(errorResponse(Error("API_KEY_INVALID", "the API key is not valid")));
+    if (auto st = checkApiKey(options->apiKeys, req); !st) {
+      done(errorResponse(st.error()));
       return;
     }
     if (mediaNode) {

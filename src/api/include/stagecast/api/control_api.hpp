@@ -28,5 +28,8 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
 
 // Constant-time comparison of a presented key with the configured ones.
 bool apiKeyMatches(const std::vector<std::string>& keys, std::string_view presented);
+// The API-key check of every /api call: the x-api-key header must hold one of `keys`.
+// Errors: API_KEY_REQUIRED, API_KEY_INVALID.
+Status checkApiKey(const std::vector<std::string>& keys, const http::Request& request);
 
 }  // namespace stagecast::api
