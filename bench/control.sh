@@ -2,7 +2,8 @@
 # Control-plane benchmark: 10,000 viewers joining, then viewer heartbeats and token requests per second.
 #   bench/control.sh [build-dir]
 # Environment: JOIN_COUNT (10000), JOIN_THREADS (4), DURATION (10, seconds per heartbeat run),
-#   CONNECTIONS (64), STREAM (1: one more heartbeat run while a stage streams to 100 viewers, needs fanout_bench).
+#   CONNECTIONS (64), STREAM (1: one more heartbeat run while a stage streams, needs fanout_bench),
+#   STREAM_VIEWERS (50: one full stage at the default stage capacity).
 # Needs wrk, python3 (standard library only) and taskset. Exit status 1 if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ JOIN_THREADS="${JOIN_THREADS:-4}"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 STREAM="${STREAM:-1}"
+STREAM_VIEWERS="${STREAM_VIEWERS:-50}"
 [ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target stagecast" >&2; exit 1; }
 for tool in wrk python3 taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -97,14 +99,15 @@ target
 run_wrk "heartbeat, unpinned" 0,1 0,1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
 target
 
-# 3. heartbeats while one stage streams (synthetic 2.5 Mbit/s publisher, 100 WHEP viewers, from fanout_bench)
+# 3. heartbeats while one stage streams (synthetic 2.5 Mbit/s publisher, STREAM_VIEWERS WHEP viewers, from
+#    fanout_bench; its clients share the server's two cores)
 if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
   taskset -a -cp 0,1 "$SERVER" >/dev/null
-  "$FANOUT" --http-port "$PORT" --server-pid "$SERVER" --subscribers 100 --duration $((DURATION + 8)) \
+  "$FANOUT" --http-port "$PORT" --server-pid "$SERVER" --subscribers "$STREAM_VIEWERS" --duration $((DURATION + 8)) \
     >"$WORK/fanout.txt" 2>&1 &
   FAN=$!
   sleep 6  # publisher up, keyframe seen, viewers joined
-  run_wrk "heartbeat, unpinned, while one stage streams to 100 viewers" 0,1 0,1 "$DURATION" bench/heartbeat.lua \
+  run_wrk "heartbeat, unpinned, while one stage streams to $STREAM_VIEWERS viewers" 0,1 0,1 "$DURATION" bench/heartbeat.lua \
     "$WORK/viewers.txt" bench-key
   target
   wait "$FAN" || true

@@ -268,6 +268,75 @@ TEST_P(ChannelServiceTest, MediaNodesRegisterBeatAndExpire) {
   EXPECT_TRUE(c->capabilities.allowPublish && c->capabilities.allowSubscribe);
 }
 
+TEST_P(ChannelServiceTest, ABroadcastPublishedOnOneNodeIsPulledByTheNodesWhoseViewersWatchIt) {
+  // Two nodes on one store, on the real wall clock (Redis lapses origin claims by its own clock).
+  ManualWallClock now(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  ControlConfig a;
+  a.nodeId = "node-a";
+  a.nodeUrl = "http://127.0.0.1:18081";
+  ControlConfig b = a;
+  b.nodeId = "node-b";
+  b.nodeUrl = "http://127.0.0.1:18082";
+  FakeMediaPlane mediaA;
+  FakeMediaPlane mediaB;
+  ChannelService nodeA(a, *store, signer, mediaA, now);
+  ChannelService nodeB(b, *store, signer, mediaB, now);
+  nodeA.sweep();
+  nodeB.sweep();
+  auto stages = store->stages("main");
+  ASSERT_TRUE(stages && !stages->empty());
+  const std::string stage = (*stages)[0].stageId;
+
+  nodeA.publisherSessionStarted("main", "pub-1");
+  nodeA.sweep();
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "") << "no viewer on node B yet: nothing is pulled";
+
+  nodeB.viewerSessionStarted(stage, "u1", "sess-1");
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "node-a http://127.0.0.1:18081");
+  nodeA.viewerSessionStarted(stage, "u2", "sess-2");
+  nodeA.sweep();
+  EXPECT_EQ(mediaA.feedOf("main"), "") << "the origin node never pulls its own broadcast";
+
+  // The last viewer on B leaves: the pull lingers, then stops.
+  nodeB.sessionEnded(stage, "sess-1");
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "node-a http://127.0.0.1:18081");
+  now.advance(b.pullLinger + std::chrono::milliseconds(1));
+  nodeA.sweep();
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "");
+
+  // The broadcaster leaves A: its claim is released at A's next sweep.
+  nodeB.viewerSessionStarted(stage, "u1", "sess-3");
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "node-a http://127.0.0.1:18081");
+  nodeA.sessionEnded("main", "pub-1");
+  nodeA.sweep();
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "");
+
+  // Publishing into a single stage is not a channel broadcast: nothing is claimed.
+  nodeA.publisherSessionStarted(stage, "pub-stage");
+  nodeA.sweep();
+  nodeB.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "");
+
+  // The broadcaster comes back on B: B is now the origin and A, with a viewer, pulls from B.
+  nodeB.publisherSessionStarted("main", "pub-2");
+  nodeB.sweep();
+  nodeA.sweep();
+  EXPECT_EQ(mediaB.feedOf("main"), "");
+  EXPECT_EQ(mediaA.feedOf("main"), "node-b http://127.0.0.1:18082");
+
+  // B stops refreshing its claim (a crashed node): it lapses after the origin TTL.
+  now.advance(b.originTtl + std::chrono::milliseconds(1));
+  nodeA.sweep();
+  EXPECT_EQ(mediaA.feedOf("main"), "");
+}
+
 }  // namespace
 
 INSTANTIATE_TEST_SUITE_P(Memory, ChannelServiceTest,

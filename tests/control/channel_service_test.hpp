@@ -1,5 +1,7 @@
 #pragma once
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include "stagecast/control/channel_service.hpp"
 #include "stagecast/control/memory_store.hpp"
@@ -21,7 +23,18 @@ class FakeMediaPlane final : public MediaPlane {
     std::lock_guard lock(mu);
     ended.emplace_back(stageId, sessionId);
   }
+  void channelFeed(const std::string& channelId, const std::optional<OriginRecord>& remote) override {
+    std::lock_guard lock(mu);
+    feeds[channelId] = remote;
+  }
+  // The node the channel's broadcast was last pulled from ("" for none).
+  std::string feedOf(const std::string& channelId) {
+    std::lock_guard lock(mu);
+    auto it = feeds.find(channelId);
+    return it == feeds.end() || !it->second ? std::string() : it->second->nodeId + " " + it->second->url;
+  }
   std::mutex mu;
+  std::map<std::string, std::optional<OriginRecord>> feeds;
   std::vector<std::string> created;
   std::vector<std::string> deleted;
   std::vector<std::pair<std::string, std::string>> ended;

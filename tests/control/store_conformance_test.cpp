@@ -1,4 +1,5 @@
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -165,6 +166,32 @@ TEST_P(StoreConformance, MediaNodesExpire) {
   EXPECT_EQ((*nodes)[0].port, 8443);
   EXPECT_EQ((*nodes)[0].expiresAtMs, 9'000);
   EXPECT_TRUE(store->mediaNodes(10'000)->empty());
+}
+
+TEST_P(StoreConformance, ChannelOriginIsClaimedMovedAndReleasedOnlyByItsHolder) {
+  // Real wall-clock times: Redis lapses the claim by its own clock.
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  ASSERT_TRUE(store->setOrigin({"show", "n1", "http://10.0.0.1:8080", now + 60'000}));
+  auto o = store->origin("show", now);
+  ASSERT_TRUE(o && o->has_value());
+  EXPECT_EQ((*o)->nodeId, "n1");
+  EXPECT_EQ((*o)->url, "http://10.0.0.1:8080");
+  EXPECT_EQ((*o)->expiresAtMs, now + 60'000);
+  EXPECT_FALSE(store->origin("other", now)->has_value());
+
+  // The broadcaster moved to n2: the latest claim wins, and n1 letting go must not remove n2's claim.
+  ASSERT_TRUE(store->setOrigin({"show", "n2", "http://10.0.0.2:8080", now + 60'000}));
+  EXPECT_FALSE(*store->clearOrigin("show", "n1"));
+  ASSERT_TRUE(store->origin("show", now)->has_value());
+  EXPECT_EQ((*store->origin("show", now))->nodeId, "n2");
+  EXPECT_TRUE(*store->clearOrigin("show", "n2"));
+  EXPECT_FALSE(store->origin("show", now)->has_value());
+  EXPECT_FALSE(*store->clearOrigin("show", "n2"));
+
+  // A claim that is not refreshed lapses (a node that crashed with its broadcaster).
+  ASSERT_TRUE(store->setOrigin({"show", "n1", "http://10.0.0.1:8080", now + 60'000}));
+  EXPECT_FALSE(store->origin("show", now + 60'001)->has_value());
 }
 
 TEST_P(StoreConformance, EventsAreNumberedDeliveredAndReplayed) {

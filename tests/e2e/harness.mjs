@@ -139,3 +139,51 @@ export async function metric(baseUrl, name) {
   const m = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
   return m ? Number(m[1]) : NaN;
 }
+
+/**
+ * Starts the RTSP test camera (tests/fixtures/rtsp_camera.py, on 127.0.0.1) with `args`; resolves with
+ * {child, port, stop()} once it prints READY.
+ */
+export function startRtspCamera(args) {
+  const python = process.env.STAGECAST_FIXTURE_PYTHON || '/usr/bin/python3';
+  const child = spawn(python, [join(here, '../fixtures/rtsp_camera.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d.toString()));
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`camera did not start:\n${err}`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d.toString();
+      const m = out.match(/READY rtsp:\/\/127\.0\.0\.1:(\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]), stop });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`camera exited with ${code}:\n${err}`));
+    });
+  });
+}
+
+/** One JSON call to the control API with the test API key; resolves with {status, body}. */
+export async function apiCall(baseUrl, method, path, body) {
+  const r = await fetch(baseUrl + path, {
+    method,
+    headers: { 'x-api-key': API_KEY, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch (_) { /* not JSON */ }
+  return { status: r.status, body: parsed };
+}

@@ -1,31 +1,8 @@
 // Stagecast channel SDK: viewers join a channel (token, WHEP playback, heartbeats, visibility handling) and
 // broadcasters publish once per channel (WHIP) while following live viewer counts over the WebSocket.
 // Plain ES module; builds on the WHIP/WHEP sessions of ./whip-whep.js.
-import { WhipClient, WhepClient, HttpError } from './whip-whep.js';
-
-/** Calls the JSON control API; resolves with the response body or throws HttpError(status, code, message). */
-async function callApi(baseUrl, apiKey, method, path, body) {
-  const headers = { 'x-api-key': apiKey };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(new URL(path, baseUrl), {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let parsed = null;
-  try {
-    parsed = await response.json();
-  } catch (_) { /* not JSON */ }
-  if (!response.ok || !parsed || parsed.success === false) {
-    const err = parsed && parsed.error ? parsed.error : {};
-    throw new HttpError(response.status, err.code || `HTTP_${response.status}`, err.message || response.statusText);
-  }
-  return parsed;
-}
-
-function defaultBaseUrl() {
-  return typeof location !== 'undefined' ? location.origin : 'http://127.0.0.1';
-}
+import { WhipClient, WhepClient } from './whip-whep.js';
+import { callApi, defaultBaseUrl, HttpError } from './api-client.js';
 
 const TOKEN_MARGIN_MS = 5000;
 

@@ -5,13 +5,60 @@
 
 #include "stagecast/common/crypto.hpp"
 #include "stagecast/common/log.hpp"
+#include "stagecast/common/text.hpp"
 #include "stagecast/rtp/rtp_packet.hpp"
+#include "stagecast/sdp/negotiation.hpp"
 
 namespace stagecast::api {
 
 namespace {
 
+using SdpCodec = sdp::Codec;
+
 std::string labelOf(const ingest::CameraAddress& a) { return a.ip + ":" + std::to_string(a.port) + a.path; }
+
+// "Main profile, Main tier, level 3.1" from RFC 7798 §7.1 parameters (level-id is 30 × the level).
+std::string describeH265(const sdp::H265Params& p) {
+  static const char* const kProfiles[] = {"", "Main", "Main 10", "Main Still Picture"};
+  std::string s = p.profileId >= 1 && p.profileId <= 3 ? std::string(kProfiles[p.profileId]) + " profile"
+                                                       : "profile " + std::to_string(p.profileId);
+  s += p.tierFlag != 0 ? ", High tier, level " : ", Main tier, level ";
+  s += std::to_string(p.levelId / 30);
+  if (p.levelId % 30 != 0) s += "." + std::to_string(p.levelId % 30 / 3);
+  return s;
+}
+
+// Video is forwarded as the camera sends it: a viewer of an H.265 camera must offer to receive H.265 at the
+// camera's profile, tier and level (RFC 7798 §7.2.2), or the answer would carry no video. The error says why.
+std::optional<Error> refuseH265Viewer(const sdp::Codec& camera, const std::string& offerSdp) {
+  auto offer = sdp::parse(offerSdp);
+  if (!offer) return std::nullopt;  // the engine reports what is wrong with the SDP
+  sdp::CodecCapability cap;
+  cap.name = camera.name;
+  cap.clockRate = camera.clockRate;
+  auto params = sdp::parseH265Params(camera);
+  if (params) cap.h265 = *params;
+  std::string offered;
+  bool offersH265 = false;
+  for (const auto& m : offer->media) {
+    if (m.kind != "video" || (m.direction != sdp::Direction::RecvOnly && m.direction != sdp::Direction::SendRecv)) {
+      continue;
+    }
+    for (const auto& c : m.codecs) {
+      if (c.isRtx() || iequals(c.name, "red") || iequals(c.name, "ulpfec")) continue;
+      if (offered.find(c.name) == std::string::npos) offered += (offered.empty() ? "" : ", ") + c.name;
+      if (!iequals(c.name, "H265")) continue;
+      offersH265 = true;
+      if (sdp::h265Matches(cap, c, true)) return std::nullopt;
+    }
+  }
+  if (!offersH265) {
+    return Error("UNSUPPORTED_CODEC", "the camera sends H.265 video and the browser did not offer H.265 (it offers " +
+                                          (offered.empty() ? std::string("no video") : offered) + ")");
+  }
+  return Error("UNSUPPORTED_CODEC", "the camera sends H.265 video (" + (params ? describeH265(*params) : "") +
+                                        ") and the browser's H.265 offer cannot receive it");
+}
 
 }  // namespace
 
@@ -32,6 +79,7 @@ struct CameraPreviews::Camera final : ingest::PullSink {
   std::condition_variable described;
   bool hasInfo = false;
   std::optional<Error> failure;
+  sdp::Codec videoCodec;  // as attached to the stage (guarded by mutex)
 
   // RTP numbering of this camera (PullSink calls come from the pull thread only).
   std::uint32_t videoSsrc = crypto::randomU32();
@@ -63,6 +111,7 @@ struct CameraPreviews::Camera final : ingest::PullSink {
       engine.detachSource(stageId, "audio");
     }
     std::lock_guard lock(mutex);
+    videoCodec = video;
     hasInfo = true;
     failure.reset();
     described.notify_all();
@@ -134,6 +183,7 @@ Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address
       return st.error();
     }
   }
+  SdpCodec video;  // the camera's, as attached to its stage (`sdp` here is the viewer's offer)
   {
     // The viewer must be offered the camera's codecs: wait until the camera has described its streams.
     std::unique_lock lock(camera->mutex);
@@ -146,6 +196,19 @@ Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address
       release();
       if (log_ != nullptr) log_->record({0, 0, actionlog::actions::kOffer, e.code, labelOf(address), client, "", 0, e.message});
       return e;
+    }
+    video = camera->videoCodec;
+  }
+  if (iequals(video.name, "H265")) {
+    if (auto refused = refuseH265Viewer(video, sdp)) {
+      release();
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      if (log_ != nullptr) {
+        log_->record(
+            {0, 0, actionlog::actions::kOffer, refused->code, labelOf(address), client, "", ms, refused->message});
+      }
+      return *refused;
     }
   }
   std::promise<Result<sfu::CreatedSession>> answered;

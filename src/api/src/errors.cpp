@@ -32,6 +32,10 @@ int httpStatusFor(const std::string& code) {
       {"UNREACHABLE", 502},         {"PROBE_FAILED", 502},
       {"TIMEOUT", 504},             {"UNSUPPORTED_CODEC", 415},
       {"ACTIONLOG_UNAVAILABLE", 503},
+      // camera registry, camera tokens on /whep/camera/{id}
+      {"CAMERA_NOT_FOUND", 404},    {"CAMERA_LIMIT_REACHED", 409},
+      {"CAMERA_STORE_FAILED", 500}, {"CAMERA_STORE_CORRUPT", 500},
+      {"TOKEN_WRONG_CAMERA", 403},
   };
   auto it = kStatus.find(code);
   return it == kStatus.end() ? 500 : it->second;

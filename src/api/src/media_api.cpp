@@ -84,6 +84,7 @@ void addRoutesFor(http::Router& router, engine::Engine& engine, std::shared_ptr<
                    return;
                  }
                  if (!publish && options->onViewerSession) options->onViewerSession(stage, user, r->sessionId);
+                 if (publish && options->onPublisherSession) options->onPublisherSession(stage, r->sessionId);
                  http::Response resp = http::Response::text(201, r->answerSdp, "application/sdp");
                  resp.headers.emplace("Location", resourcePath(prefix, stage, r->sessionId));
                  resp.headers.emplace("ETag", r->etag);

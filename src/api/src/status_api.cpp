@@ -6,7 +6,8 @@
 namespace stagecast::api {
 
 void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready,
-                          control::ChannelService* service) {
+                          control::ChannelService* service,
+                          std::function<std::optional<cluster::ChannelPullStats>()> pulls) {
   router.add("GET", "/health", [&ready, &engine](http::Request&, http::Responder done) {
     nlohmann::json j;
     j["status"] = ready.load() ? "ok" : "starting";
@@ -15,7 +16,7 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     done(http::Response::json(ready.load() ? 200 : 503, j.dump()));
   });
 
-  router.add("GET", "/metrics", [&engine, service](http::Request&, http::Responder done) {
+  router.add("GET", "/metrics", [&engine, service, pulls](http::Request&, http::Responder done) {
     const auto s = engine.stats();
     std::ostringstream o;
     auto gauge = [&o](const char* name, const char* help, std::uint64_t v) {
@@ -56,6 +57,13 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
       counter("stagecast_viewer_sessions_ended_total", "WHEP sessions ended because their viewer left or timed out.",
               c.sessionsEndedForViewers);
       counter("stagecast_store_errors_total", "Failed store operations.", c.storeErrors);
+    }
+    if (auto p = pulls ? pulls() : std::nullopt) {
+      gauge("stagecast_node_pulls", "Channels whose broadcast this node pulls from another node.", p->pulls);
+      gauge("stagecast_node_pulls_connected", "Of those, pulls whose media flows.", p->connected);
+      counter("stagecast_node_pull_connects_total", "Pulls connected (WHEP to the origin node).", p->connects);
+      counter("stagecast_node_pull_failures_total", "Pull attempts that failed and pulls lost.", p->failures);
+      counter("stagecast_node_pull_packets_total", "RTP packets pulled from other nodes.", p->packets);
     }
     done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));
   });

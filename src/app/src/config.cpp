@@ -39,9 +39,12 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
                                               "channels",
                                               "publicBaseUrl",
                                               "notificationHistory",
+                                              "nodeId",
+                                              "nodeUrl",
                                               "actionLog",
                                               "probeTimeoutMs",
-                                              "previewTtlSeconds"};
+                                              "previewTtlSeconds",
+                                              "cameraKeyFile"};
   for (const auto& [k, v] : j.items()) {
     if (!kKeys.count(k)) return Error("CONFIG_INVALID", path + ": unknown key '" + k + "'");
   }
@@ -82,6 +85,8 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
     if (j.contains("channels")) config.channels = j["channels"].get<std::vector<std::string>>();
     if (j.contains("publicBaseUrl")) config.publicBaseUrl = j["publicBaseUrl"].get<std::string>();
     if (j.contains("notificationHistory")) config.notificationHistory = j["notificationHistory"].get<std::size_t>();
+    if (j.contains("nodeId")) config.nodeId = j["nodeId"].get<std::string>();
+    if (j.contains("nodeUrl")) config.nodeUrl = j["nodeUrl"].get<std::string>();
     if (j.contains("actionLog")) {
       const auto& a = j["actionLog"];
       for (const auto& [k, v] : a.items()) {
@@ -93,6 +98,7 @@ Status loadConfigFile(const std::string& path, ServerConfig& config) {
     }
     if (j.contains("probeTimeoutMs")) config.probeTimeoutMs = j["probeTimeoutMs"].get<int>();
     if (j.contains("previewTtlSeconds")) config.previewTtlSeconds = j["previewTtlSeconds"].get<int>();
+    if (j.contains("cameraKeyFile")) config.cameraKeyFile = j["cameraKeyFile"].get<std::string>();
     if (j.contains("iceServers")) {
       config.iceServers.clear();
       for (const auto& s : j["iceServers"]) {

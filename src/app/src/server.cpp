@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <thread>
 
 #include <boost/asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include "stagecast/api/media_api.hpp"
 #include "stagecast/api/status_api.hpp"
 #include "stagecast/app/assets.hpp"
+#include "stagecast/cluster/channel_pulls.hpp"
 #include "stagecast/common/crypto.hpp"
 #include "stagecast/common/log.hpp"
 #include "stagecast/control/memory_store.hpp"
@@ -36,9 +38,14 @@ class EngineMediaPlane final : public control::MediaPlane {
       if (st) spdlog::info("stage {}: viewer session {} ended (viewer left or timed out)", stageId, sessionId);
     });
   }
+  void channelFeed(const std::string& channelId, const std::optional<control::OriginRecord>& remote) override {
+    if (pulls_ != nullptr) pulls_->set(channelId, remote);
+  }
+  void setPulls(cluster::ChannelPulls* pulls) { pulls_ = pulls; }
 
  private:
   engine::Engine& engine_;
+  cluster::ChannelPulls* pulls_ = nullptr;
 };
 
 // An API key from <dataDir>/api-key, generated on first start (mode 0600). The key itself is never logged.
@@ -86,9 +93,11 @@ struct Server::Impl {
   std::unique_ptr<EngineMediaPlane> mediaPlane;
   control::SystemWallClock wallClock;
   std::unique_ptr<control::ChannelService> channels;
+  std::unique_ptr<cluster::ChannelPulls> pulls;  // broadcasts published on other nodes
   std::shared_ptr<api::NotificationHub> hub;
   std::unique_ptr<actionlog::ActionLog> actionLog;
   std::unique_ptr<api::CameraPreviews> previews;
+  std::unique_ptr<api::CameraRegistry> cameraRegistry;
   std::shared_ptr<api::CameraApi> cameraApi;
   std::vector<std::string> apiKeys;
   boost::asio::io_context controlIo{1};
@@ -100,6 +109,8 @@ struct Server::Impl {
     sweepTimer->async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       channels->sweep();
+      // WHEP camera sessions are extended before the previews' TTL sweep could end them.
+      if (cameraApi) api::sweepCameraSessions(*cameraApi);
       if (previews) previews->sweep();
       scheduleSweep();
     });
@@ -174,6 +185,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   cc.channels = config.channels;
   cc.defaultChannel = config.channels.empty() ? "main" : config.channels.front();
   cc.publicBaseUrl = config.publicBaseUrl;
+  cc.nodeId = config.nodeId.empty() ? "node-" + crypto::randomId(8) : config.nodeId;
   impl.channels =
       std::make_unique<control::ChannelService>(cc, *impl.store, *impl.signer, *impl.mediaPlane, impl.wallClock);
 
@@ -186,7 +198,10 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   }
   auto* channels = impl.channels.get();
   mo.onViewerSession = [channels](const std::string& stage, const std::string& user, const std::string& session) {
-    if (!user.empty()) channels->viewerSessionStarted(stage, user, session);
+    channels->viewerSessionStarted(stage, user, session);
+  };
+  mo.onPublisherSession = [channels](const std::string& stage, const std::string& session) {
+    channels->publisherSessionStarted(stage, session);
   };
   mo.onSessionDeleted = [channels](const std::string& stage, const std::string& session) {
     channels->sessionEnded(stage, session);
@@ -194,9 +209,14 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   impl.engine->setSessionEndedHandler([&impl](const std::string& stage, const std::string& session, const Error&) {
     impl.channels->sessionEnded(stage, session);
     if (impl.previews) impl.previews->sessionEnded(stage, session);
+    if (impl.cameraApi) api::cameraSessionEnded(*impl.cameraApi, session);
   });
   api::registerMediaRoutes(impl.router, *impl.engine, mo);
-  api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get());
+  api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get(),
+                            [&impl]() -> std::optional<cluster::ChannelPullStats> {
+                              if (!impl.pulls) return std::nullopt;
+                              return impl.pulls->stats();
+                            });
   api::ControlApiOptions co;
   co.apiKeys = impl.apiKeys;
   co.mediaNodeSecret = config.mediaNodeSecret;
@@ -225,6 +245,24 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   po.sessionTtl = std::chrono::seconds(config.previewTtlSeconds);
   impl.previews = std::make_unique<api::CameraPreviews>(*impl.engine, po, impl.actionLog.get());
   cam.previews = impl.previews.get();
+  cam.previewTtl = po.sessionTtl;
+
+  // Camera registry: <dataDir>/cameras.json, credentials sealed under <dataDir>/camera-secrets.key (or the
+  // cameraKeyFile). A registry that does not open (wrong key, altered file) stops the start.
+  api::CameraRegistryOptions ro;
+  ro.file = (fs::path(config.dataDir) / "cameras.json").string();
+  ro.keyFile =
+      config.cameraKeyFile.empty() ? (fs::path(config.dataDir) / "camera-secrets.key").string() : config.cameraKeyFile;
+  ro.nowMs = [&impl] { return impl.wallClock.nowMs(); };
+  auto registry = api::CameraRegistry::open(ro);
+  if (!registry) return registry.error().withContext("camera registry");
+  impl.cameraRegistry = std::move(registry).value();
+  cam.registry = impl.cameraRegistry.get();
+  cam.signer = impl.signer.get();
+  // Camera tokens are checked on /whep/camera/{id} even with mediaAuth off: they guard the camera's credentials.
+  cam.verifier = std::make_shared<auth::TokenVerifier>(*impl.key);
+  cam.nowMs = [&impl] { return impl.wallClock.nowMs(); };
+  cam.iceServers = config.iceServers;
   impl.cameraApi = api::registerCameraRoutes(impl.router, cam);
   for (const auto& a : assets()) {
     auto handler = [&a](http::Request&, http::Responder done) {
@@ -242,6 +280,28 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   ho.maxBodyBytes = config.maxBodyBytes;
   impl.http = std::make_unique<http::Server>(impl.io, impl.router, ho);
   if (auto st = impl.http->listen(*httpEp); !st) return st.error();
+
+  // Several nodes on one store: a broadcast published here is offered to the others at this node's URL, and
+  // broadcasts published elsewhere are pulled while viewers here watch them.
+  std::string nodeUrl = config.nodeUrl;
+  if (!nodeUrl.empty() && !cluster::parseNodeUrl(nodeUrl)) {
+    return Error("CONFIG_INVALID", "nodeUrl must be http://HOST:PORT, got '" + nodeUrl + "'");
+  }
+  if (nodeUrl.empty()) {
+    // The listen address, unless it is a wildcard (then other nodes cannot know which address to use).
+    const bool wildcard = std::all_of(httpEp->addr.begin(), httpEp->addr.end(), [](std::uint8_t b) { return b == 0; });
+    Endpoint self = *httpEp;
+    self.port = impl.http->port();
+    if (!wildcard) nodeUrl = "http://" + self.toString();
+  }
+  impl.channels->setNodeUrl(nodeUrl);
+  cluster::ChannelPullOptions pullOptions;
+  pullOptions.nodeId = impl.channels->config().nodeId;
+  impl.pulls = std::make_unique<cluster::ChannelPulls>(*impl.engine, *impl.signer, pullOptions);
+  impl.mediaPlane->setPulls(impl.pulls.get());
+  impl.engine->setSourceKeyframeHandler([pulls = impl.pulls.get()](const std::string& stageId) {
+    pulls->keyframeWanted(stageId);
+  });
   return s;
 }
 
@@ -277,6 +337,7 @@ void Server::stop() {
     });
   }
   if (impl.controlThread.joinable()) impl.controlThread.join();
+  if (impl.mediaPlane) impl.mediaPlane->setPulls(nullptr);  // no more sweeps: nothing asks for pulls
   if (impl.channels) impl.channels->stop();
   // Media first: sessions are closed (DTLS close_notify) while their sockets still exist.
   if (impl.engine) impl.engine->stop();
@@ -290,7 +351,9 @@ void Server::stop() {
     if (t.joinable()) t.join();
   }
   impl.http.reset();
-  impl.cameraApi.reset();  // waits for probes in flight
+  impl.pulls.reset();  // ends the pulls from other nodes (close_notify and DELETE to their origins)
+  impl.cameraApi.reset();  // waits for probes and registry writes in flight
+  impl.cameraRegistry.reset();
   impl.previews.reset();   // stops the camera pulls
   impl.actionLog.reset();  // flushes
   spdlog::info("stopped");

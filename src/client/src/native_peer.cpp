@@ -2,9 +2,9 @@
 
 #include <boost/asio/post.hpp>
 
+#include "stagecast/client/video_payload.hpp"
 #include "stagecast/common/crypto.hpp"
 #include "stagecast/rtcp/packet.hpp"
-#include "stagecast/rtp/codec_info.hpp"
 #include "stagecast/sdp/session_description.hpp"
 
 namespace stagecast::client {
@@ -52,10 +52,6 @@ std::string pathOf(const std::string& location) {
   return slash == std::string::npos ? "/" : location.substr(slash);
 }
 
-rtp::VideoCodec rtpCodec(VideoCodecKind k) {
-  return k == VideoCodecKind::H264 ? rtp::VideoCodec::H264 : rtp::VideoCodec::VP8;
-}
-
 }  // namespace
 
 NativePeer::NativePeer(Private, asio::io_context& io, NativePeerOptions options)
@@ -93,6 +89,9 @@ Result<std::shared_ptr<NativePeer>> NativePeer::connect(asio::io_context& io, Na
   offer.audio = o.audio;
   offer.video = o.video;
   offer.videoCodec = o.videoCodec;
+  offer.moreVideoCodecs = o.moreVideoCodecs;
+  offer.h265LevelId = o.h265LevelId;
+  p.videoCodec_ = o.videoCodec;
   offer.iceUfrag = crypto::randomIceString(8);
   offer.icePwd = crypto::randomIceString(24);
   offer.fingerprint = o.fingerprintOverride.value_or(o.certificate->fingerprintSha256());
@@ -106,21 +105,28 @@ Result<std::shared_ptr<NativePeer>> NativePeer::connect(asio::io_context& io, Na
   offer.cname = crypto::randomId(12);
   p.offerSdp_ = buildOfferSdp(offer);
 
-  // RFC 9725 §4.2 (WHIP) / WHEP: POST the offer, 201 Created with the answer and the resource's Location.
-  HttpClient http(o.host, o.httpPort, o.httpTimeout);
-  const std::string path = (o.role == Role::Publisher ? "/whip/" : "/whep/") + o.stage;
-  std::vector<std::pair<std::string, std::string>> headers;
-  if (!o.bearerToken.empty()) headers.emplace_back("Authorization", "Bearer " + o.bearerToken);
-  auto resp = http.post(path, p.offerSdp_, "application/sdp", headers);
-  if (!resp) return resp.error();
-  if (resp->status != 201) {
-    std::string code = resp->errorCode();
-    if (code.empty()) code = "HTTP_" + std::to_string(resp->status);
-    return Error(code, "POST " + path + " answered " + std::to_string(resp->status) + ": " + resp->body);
+  if (o.signal) {
+    auto signalled = o.signal(p.offerSdp_);
+    if (!signalled) return signalled.error();
+    p.resource_ = signalled->resource;
+    p.answerSdp_ = signalled->sdp;
+  } else {
+    // RFC 9725 §4.2 (WHIP) / WHEP: POST the offer, 201 Created with the answer and the resource's Location.
+    HttpClient http(o.host, o.httpPort, o.httpTimeout);
+    const std::string path = (o.role == Role::Publisher ? "/whip/" : "/whep/") + o.stage;
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!o.bearerToken.empty()) headers.emplace_back("Authorization", "Bearer " + o.bearerToken);
+    auto resp = http.post(path, p.offerSdp_, "application/sdp", headers);
+    if (!resp) return resp.error();
+    if (resp->status != 201) {
+      std::string code = resp->errorCode();
+      if (code.empty()) code = "HTTP_" + std::to_string(resp->status);
+      return Error(code, "POST " + path + " answered " + std::to_string(resp->status) + ": " + resp->body);
+    }
+    p.resource_ = pathOf(resp->header("Location").value_or(""));
+    if (p.resource_.empty()) return Error("ANSWER_INVALID", "201 without Location");
+    p.answerSdp_ = resp->body;
   }
-  p.resource_ = pathOf(resp->header("Location").value_or(""));
-  if (p.resource_.empty()) return Error("ANSWER_INVALID", "201 without Location");
-  p.answerSdp_ = resp->body;
   auto answer = sdp::parse(p.answerSdp_);
   if (!answer) return Error("ANSWER_INVALID", answer.error().message);
   if (answer->media.empty()) return Error("ANSWER_INVALID", "answer without media");
@@ -141,7 +147,10 @@ Result<std::shared_ptr<NativePeer>> NativePeer::connect(asio::io_context& io, Na
     for (const auto& c : m.codecs) {
       if (c.isRtx()) continue;
       if (m.kind == "audio") p.audioPt_ = c.payloadType;
-      if (m.kind == "video") p.videoPt_ = c.payloadType;
+      if (m.kind == "video") {
+        p.videoPt_ = c.payloadType;
+        p.videoCodec_ = videoCodecKindFromName(c.name).value_or(o.videoCodec);
+      }
       break;
     }
   }
@@ -329,7 +338,7 @@ void NativePeer::onPeerRtp(const rtp::RtpPacket& parsed, Bytes& /*packet*/, Time
   }
   ++st.packets;
   st.bytes += parsed.payload.size();
-  const bool key = t->kind == MediaKind::Video && rtp::isKeyframeStart(rtpCodec(options_.videoCodec), parsed.payload);
+  const bool key = t->kind == MediaKind::Video && isKeyframeStart(videoCodec_, parsed.payload);
   if (!st.firstPacketAt) {
     st.firstPacketAt = now;
     st.ssrc = parsed.ssrc;

@@ -7,7 +7,17 @@ namespace stagecast::client {
 
 const char* toString(MediaKind k) { return k == MediaKind::Audio ? "audio" : "video"; }
 
-std::uint8_t videoPayloadType(VideoCodecKind codec) { return codec == VideoCodecKind::H264 ? pt::kH264 : pt::kVp8; }
+std::uint8_t videoPayloadType(VideoCodecKind codec) {
+  switch (codec) {
+    case VideoCodecKind::H264:
+      return pt::kH264;
+    case VideoCodecKind::H265:
+      return pt::kH265;
+    case VideoCodecKind::VP8:
+      break;
+  }
+  return pt::kVp8;
+}
 
 namespace {
 
@@ -30,6 +40,42 @@ sdp::MediaSection baseSection(const OfferOptions& o, const std::string& kind, co
   m.setup = sdp::SetupRole::ActPass;  // RFC 8842 §5.2: an offerer must use actpass
   m.extmaps.push_back({1, rtp::ext::kMid, std::nullopt});
   return m;
+}
+
+// One video codec with its RTX (RFC 4588 §8.6), appended to the section.
+void addVideoCodec(sdp::MediaSection& m, VideoCodecKind kind, const OfferOptions& o) {
+  sdp::Codec media;
+  sdp::Codec rtx;
+  rtx.name = "rtx";
+  rtx.clockRate = 90000;
+  switch (kind) {
+    case VideoCodecKind::H264:
+      // RFC 6184 §8.1: Constrained Baseline 3.1, non-interleaved mode.
+      media.payloadType = pt::kH264;
+      media.name = "H264";
+      media.fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+      rtx.payloadType = pt::kH264Rtx;
+      break;
+    case VideoCodecKind::H265:
+      // RFC 7798 §7.1: Main profile, Main tier, up to the configured level, one RTP stream.
+      media.payloadType = pt::kH265;
+      media.name = "H265";
+      media.fmtp = "level-id=" + std::to_string(o.h265LevelId) + ";profile-id=1;tier-flag=0;tx-mode=SRST";
+      rtx.payloadType = pt::kH265Rtx;
+      break;
+    case VideoCodecKind::VP8:
+      media.payloadType = pt::kVp8;  // RFC 7741 §6.1
+      media.name = "VP8";
+      rtx.payloadType = pt::kVp8Rtx;
+      break;
+  }
+  media.clockRate = 90000;
+  media.rtcpFeedback = videoFeedback();
+  rtx.fmtp = "apt=" + std::to_string(media.payloadType);
+  m.codecs.push_back(media);
+  m.codecs.push_back(rtx);
+  m.formats.push_back(std::to_string(media.payloadType));
+  m.formats.push_back(std::to_string(rtx.payloadType));
 }
 
 void addSsrc(sdp::MediaSection& m, std::uint32_t ssrc, const OfferOptions& o, const std::string& track) {
@@ -65,28 +111,10 @@ sdp::SessionDescription buildOffer(const OfferOptions& o) {
   }
   if (o.video) {
     auto m = baseSection(o, "video", "1");
-    sdp::Codec media;
-    sdp::Codec rtx;
-    rtx.name = "rtx";
-    rtx.clockRate = 90000;
-    if (o.videoCodec == VideoCodecKind::H264) {
-      // RFC 6184 §8.1: Constrained Baseline 3.1, non-interleaved mode.
-      media.payloadType = pt::kH264;
-      media.name = "H264";
-      media.fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
-      rtx.payloadType = pt::kH264Rtx;
-    } else {
-      media.payloadType = pt::kVp8;  // RFC 7741 §6.1
-      media.name = "VP8";
-      rtx.payloadType = pt::kVp8Rtx;
+    addVideoCodec(m, o.videoCodec, o);
+    for (const VideoCodecKind more : o.moreVideoCodecs) {
+      if (more != o.videoCodec && m.findCodec(videoPayloadType(more)) == nullptr) addVideoCodec(m, more, o);
     }
-    media.clockRate = 90000;
-    media.rtcpFeedback = videoFeedback();
-    rtx.fmtp = "apt=" + std::to_string(media.payloadType);  // RFC 4588 §8.6
-    m.codecs.push_back(media);
-    m.codecs.push_back(rtx);
-    m.formats.push_back(std::to_string(media.payloadType));
-    m.formats.push_back(std::to_string(rtx.payloadType));
     if (o.role == Role::Publisher) {
       m.msids.push_back("stagecast video");
       addSsrc(m, o.videoSsrc, o, "video");

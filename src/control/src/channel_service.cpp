@@ -372,8 +372,19 @@ void ChannelService::viewerSessionStarted(const std::string& stageId, const std:
   viewerSessions_[stageId][sessionId] = userId;
 }
 
+void ChannelService::publisherSessionStarted(const std::string& stageId, const std::string& sessionId) {
+  std::lock_guard lock(mutex_);
+  if (localStages_.count(stageId) != 0) return;  // publishing into one stage stays on this node
+  originSessions_[stageId] = sessionId;
+  releasedOrigins_.erase(stageId);
+}
+
 void ChannelService::sessionEnded(const std::string& stageId, const std::string& sessionId) {
   std::lock_guard lock(mutex_);
+  if (auto o = originSessions_.find(stageId); o != originSessions_.end() && o->second == sessionId) {
+    originSessions_.erase(o);
+    releasedOrigins_.insert(stageId);
+  }
   auto it = viewerSessions_.find(stageId);
   if (it == viewerSessions_.end()) return;
   it->second.erase(sessionId);
@@ -573,6 +584,52 @@ void ChannelService::sweep() {
   }
   for (const auto& s : toCreate) media_.stageCreated(s);
   for (const auto& s : toDelete) media_.stageDeleted(s);
+
+  // Broadcasts between nodes: claim the channels published here, let go of those that left, and pull from the
+  // origin node the channels that viewers here watch.
+  std::vector<std::string> claims;
+  std::vector<std::string> releases;
+  std::map<std::string, bool> demand;  // channelId -> pull wanted
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [channelId, session] : originSessions_) claims.push_back(channelId);
+    releases.assign(releasedOrigins_.begin(), releasedOrigins_.end());
+    releasedOrigins_.clear();
+    std::set<std::string> watched;
+    for (const auto& [stageId, sessions] : viewerSessions_) {
+      if (auto st = localStages_.find(stageId); st != localStages_.end() && !sessions.empty()) {
+        watched.insert(st->second.channelId);
+      }
+    }
+    for (const auto& channelId : channelsSeen) {
+      if (watched.count(channelId) != 0) lastDemand_[channelId] = now;
+      auto last = lastDemand_.find(channelId);
+      const bool wanted = last != lastDemand_.end() && now - last->second < config_.pullLinger.count();
+      if (!wanted && last != lastDemand_.end()) lastDemand_.erase(last);
+      demand[channelId] = wanted && originSessions_.count(channelId) == 0;
+    }
+  }
+  for (const auto& channelId : releases) {
+    if (auto r = store_.clearOrigin(channelId, config_.nodeId); !r) {
+      spdlog::warn("channel {}: origin not released: {}", channelId, r.error().message);
+    }
+  }
+  if (!config_.nodeUrl.empty()) {
+    for (const auto& channelId : claims) {
+      if (auto r = store_.setOrigin({channelId, config_.nodeId, config_.nodeUrl, now + config_.originTtl.count()}); !r) {
+        spdlog::warn("channel {}: origin not claimed: {}", channelId, r.error().message);
+      }
+    }
+  }
+  for (const auto& [channelId, wanted] : demand) {
+    std::optional<OriginRecord> remote;
+    if (wanted) {
+      auto o = storeResult(store_.origin(channelId, now));
+      if (!o) continue;  // the store is unreachable: keep whatever feed there is
+      if (o->has_value() && (*o)->nodeId != config_.nodeId) remote = **o;
+    }
+    media_.channelFeed(channelId, remote);
+  }
 
   for (const auto& channelId : countChannels) {
     auto v = channel(channelId);

@@ -130,6 +130,31 @@ Result<bool> MemoryStore::touchMediaNode(const std::string& serverId, std::int64
   return true;
 }
 
+Status MemoryStore::setOrigin(const OriginRecord& origin) {
+  std::lock_guard lock(mutex_);
+  origins_[origin.channelId] = origin;
+  return {};
+}
+
+Result<bool> MemoryStore::clearOrigin(const std::string& channelId, const std::string& nodeId) {
+  std::lock_guard lock(mutex_);
+  auto it = origins_.find(channelId);
+  if (it == origins_.end() || it->second.nodeId != nodeId) return false;
+  origins_.erase(it);
+  return true;
+}
+
+Result<std::optional<OriginRecord>> MemoryStore::origin(const std::string& channelId, std::int64_t nowMs) {
+  std::lock_guard lock(mutex_);
+  auto it = origins_.find(channelId);
+  if (it == origins_.end()) return std::optional<OriginRecord>{};
+  if (it->second.expiresAtMs <= nowMs) {
+    origins_.erase(it);
+    return std::optional<OriginRecord>{};
+  }
+  return std::optional<OriginRecord>{it->second};
+}
+
 Result<std::vector<MediaNodeRecord>> MemoryStore::mediaNodes(std::int64_t nowMs) {
   std::lock_guard lock(mutex_);
   std::vector<MediaNodeRecord> out;

@@ -64,6 +64,8 @@ enum class Script : std::size_t {
   MediaNodes,
   AppendEvent,
   EventsAfter,
+  SetOrigin,
+  ClearOrigin,
   Count,
 };
 
@@ -177,6 +179,20 @@ local current = redis.call('GET', KEYS[1]) or '0'
 local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)
 local events = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf')
 return {current, oldest[1] or '', events}
+)lua",
+    // SetOrigin. KEYS: origin of the channel. ARGV: nodeId, url, expiresAtMs. The key lapses with the claim.
+    R"lua(
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'url', ARGV[2], 'expires', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+)lua",
+    // ClearOrigin. KEYS: origin of the channel. ARGV: nodeId. Deletes only the node's own claim.
+    R"lua(
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
 )lua",
 };
 
@@ -619,6 +635,41 @@ Result<bool> RedisStore::touchMediaNode(const std::string& serverId, std::int64_
   const auto done = integer(r->get());
   if (!done) return unavailable("unexpected script reply");
   return *done == 1;
+}
+
+// --- channel origins ---
+
+Status RedisStore::setOrigin(const OriginRecord& origin) {
+  auto lease = acquire();
+  if (!lease) return lease.error();
+  auto r = lease->eval(Script::SetOrigin, {key("origin:", origin.channelId)},
+                       {origin.nodeId, origin.url, std::to_string(origin.expiresAtMs)});
+  if (!r) return r.error();
+  return {};
+}
+
+Result<bool> RedisStore::clearOrigin(const std::string& channelId, const std::string& nodeId) {
+  auto lease = acquire();
+  if (!lease) return lease.error();
+  auto r = lease->eval(Script::ClearOrigin, {key("origin:", channelId)}, {nodeId});
+  if (!r) return r.error();
+  const auto done = integer(r->get());
+  if (!done) return unavailable("unexpected script reply");
+  return *done == 1;
+}
+
+Result<std::optional<OriginRecord>> RedisStore::origin(const std::string& channelId, std::int64_t nowMs) {
+  auto lease = acquire();
+  if (!lease) return lease.error();
+  auto fields = lease->command({"HMGET", key("origin:", channelId), "node", "url", "expires"});
+  if (!fields) return fields.error();
+  const redisReply* r = fields->get();
+  if (!isType(element(r, 0), REDIS_REPLY_STRING)) return std::optional<OriginRecord>{};
+  OriginRecord o{channelId, std::string(text(element(r, 0))), std::string(text(element(r, 1))),
+                 integer(element(r, 2)).value_or(0)};
+  // Redis expires the key itself; the check covers clocks that differ between nodes and the store.
+  if (o.expiresAtMs <= nowMs) return std::optional<OriginRecord>{};
+  return std::optional<OriginRecord>{std::move(o)};
 }
 
 Result<std::vector<MediaNodeRecord>> RedisStore::mediaNodes(std::int64_t nowMs) {

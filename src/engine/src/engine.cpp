@@ -106,6 +106,7 @@ struct Engine::Impl {
 
   std::mutex sessionEndedMutex;
   SessionEndedFn sessionEnded;
+  std::function<void(const std::string& stageId)> sourceKeyframeWanted;  // guarded by sessionEndedMutex
 
   // Relay links: which stages relay an origin stage's publisher (a channel's stages relay the channel).
   mutable std::shared_mutex relayMutex;
@@ -275,8 +276,17 @@ struct Engine::Impl {
       {
         std::shared_lock lock(engine.relayMutex);
         auto it = engine.relayOrigin.find(stageId);
-        if (it == engine.relayOrigin.end()) return;
-        origin = it->second;
+        if (it != engine.relayOrigin.end()) origin = it->second;
+      }
+      if (origin.empty()) {
+        // An origin fed by an external source: the keyframe has to come from that source.
+        std::function<void(const std::string&)> fn;
+        {
+          std::lock_guard lock(engine.sessionEndedMutex);
+          fn = engine.sourceKeyframeWanted;
+        }
+        if (fn) fn(stageId);
+        return;
       }
       Worker& w = engine.workerForStage(origin, true);
       ++posts;
@@ -558,7 +568,10 @@ void Engine::deleteStage(const std::string& stageId, std::function<void(bool)> d
 
 void Engine::attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
   auto& w = impl_->workerForStage(stageId, false);
-  asio::post(w.io, [&w, stageId, kind, codec] { w.shard->relayAttach(stageId, kind, codec); });
+  asio::post(w.io, [&w, stageId, kind, codec] {
+    w.shard->sourceAttach(stageId, kind, codec);
+    w.flush();
+  });
 }
 
 void Engine::pushSourcePacket(const std::string& stageId, const std::string& kind, sfu::SharedPacket packet) {
@@ -572,6 +585,11 @@ void Engine::pushSourcePacket(const std::string& stageId, const std::string& kin
 void Engine::detachSource(const std::string& stageId, const std::string& kind) {
   auto& w = impl_->workerForStage(stageId, false);
   asio::post(w.io, [&w, stageId, kind] { w.shard->relayDetach(stageId, kind); });
+}
+
+void Engine::setSourceKeyframeHandler(std::function<void(const std::string& stageId)> fn) {
+  std::lock_guard lock(impl_->sessionEndedMutex);
+  impl_->sourceKeyframeWanted = std::move(fn);
 }
 
 void Engine::setSessionEndedHandler(SessionEndedFn fn) {

@@ -21,6 +21,7 @@
 #include "stagecast/common/log.hpp"
 #include "stagecast/common/text.hpp"
 #include "stagecast/ingest/h264_packetizer.hpp"
+#include "stagecast/ingest/h265_packetizer.hpp"
 
 extern "C" {
 #include <libavutil/mathematics.h>
@@ -47,6 +48,13 @@ const char* toString(PullState state) {
 }
 
 std::string PullVideoInfo::fmtp() const {
+  if (isH265()) {
+    // RFC 7798 §7.1: profile-space and tier-flag default to 0; tx-mode SRST: one RTP stream.
+    std::string line = profileSpace != 0 ? "profile-space=" + std::to_string(profileSpace) + ";" : std::string();
+    line += "level-id=" + std::to_string(levelId) + ";profile-id=" + std::to_string(profileId) +
+            ";tier-flag=" + std::to_string(tierFlag) + ";tx-mode=SRST";
+    return line;
+  }
   std::string line = "level-asymmetry-allowed=1;packetization-mode=" + std::to_string(packetizationMode);
   if (!profileLevelId.empty()) line += ";profile-level-id=" + profileLevelId;
   return line;
@@ -79,6 +87,33 @@ BytesView spsIn(BytesView annexB) {
 }
 
 bool isAvcc(const AVCodecParameters* par) { return par->extradata_size >= 7 && par->extradata[0] == 1; }
+
+// An HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1) rather than Annex B parameter sets.
+bool isHvcc(const AVCodecParameters* par) { return par->extradata_size >= 23 && par->extradata[0] == 1; }
+
+void setProfileTierLevel(PullVideoInfo& video, const h265::ProfileTierLevel& ptl) {
+  video.profileSpace = ptl.profileSpace;
+  video.tierFlag = ptl.tierFlag;
+  video.profileId = ptl.profileId;
+  video.levelId = ptl.levelId;
+}
+
+// What the forwarding path needs to know of one NAL unit of either codec.
+struct UnitRole {
+  bool keyframe = false;  // H.264 IDR slice, H.265 IRAP picture
+  bool dropped = false;   // access unit delimiter or filler data: meaningless to a WebRTC receiver
+  bool sps = false;
+};
+
+UnitRole roleOf(bool hevc, BytesView unit) {
+  if (hevc) {
+    const std::uint8_t type = h265::nalType(unit[0]);
+    return {h265::isIrap(type), type == h265::nal::kAud || type == h265::nal::kFd, type == h265::nal::kSps};
+  }
+  constexpr std::uint8_t kFillerData = 12;
+  const std::uint8_t type = h264::nalType(unit[0]);
+  return {type == h264::nal::kIdr, type == h264::nal::kAud || type == kFillerData, type == h264::nal::kSps};
+}
 
 // The pull timeline (see the top of the file), shared by the sessions of one run of the pull thread.
 class Timeline {
@@ -132,7 +167,11 @@ class Timeline {
 class CameraPull::Session {
  public:
   Session(CameraPull& owner, Timeline& timeline, const std::string& url)
-      : owner_(owner), timeline_(timeline), url_(url), packetizer_(h264::PacketizerOptions{owner.options_.mtu}) {
+      : owner_(owner),
+        timeline_(timeline),
+        url_(url),
+        packetizer_(h264::PacketizerOptions{owner.options_.mtu}),
+        hevcPacketizer_(h265::PacketizerOptions{.mtu = owner.options_.mtu}) {
     timeline_.beginSession();
   }
 
@@ -218,7 +257,8 @@ class CameraPull::Session {
       const char* kind = av_get_media_type_string(par->codec_type);
       found += std::string(found.empty() ? "" : ", ") + (kind != nullptr ? kind : "unknown") + " " +
                avcodec_get_name(par->codec_id);
-      if (videoIndex_ < 0 && par->codec_type == AVMEDIA_TYPE_VIDEO && par->codec_id == AV_CODEC_ID_H264) {
+      if (videoIndex_ < 0 && par->codec_type == AVMEDIA_TYPE_VIDEO &&
+          (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC)) {
         videoIndex_ = static_cast<int>(i);
       } else if (audioPath_ == AudioPath::None && par->codec_type == AVMEDIA_TYPE_AUDIO) {
         setUpAudio(st, static_cast<int>(i));  // the first audio stream we can forward
@@ -226,8 +266,8 @@ class CameraPull::Session {
     }
     if (audioPath_ != AudioPath::None) info_.ignoredAudio.clear();
     if (videoIndex_ < 0) {
-      return Error(probe_error::kUnsupportedCodec, redactedUrl(address) + ": no H.264 video stream (found " + found +
-                                                       "); H.265 and other codecs are not forwarded");
+      return Error(probe_error::kUnsupportedCodec,
+                   redactedUrl(address) + ": no H.264 or H.265 video stream (found " + found + ")");
     }
     for (unsigned i = 0; i < fmt_->nb_streams; ++i) {
       if (static_cast<int>(i) != videoIndex_ && static_cast<int>(i) != audioIndex_) {
@@ -246,21 +286,12 @@ class CameraPull::Session {
     videoTimeBase_ = st->time_base;
     info_.video.width = par->width;
     info_.video.height = par->height;
+    if (par->codec_id == AV_CODEC_ID_HEVC) return setUpHevc(st);
     if (isAvcc(par)) {
       // avcC extradata (not what RTSP gives, but possible): length-prefixed NAL units become Annex B, with the
       // parameter sets put in front of keyframes by the filter.
       info_.video.profileLevelId = profileLevelIdOf(BytesView(par->extradata + 0, 4));
-      const AVBitStreamFilter* filter = av_bsf_get_by_name("h264_mp4toannexb");
-      AVBSFContext* raw = nullptr;
-      if (filter == nullptr || av_bsf_alloc(filter, &raw) < 0) {
-        return Error(probe_error::kProbeFailed, "libavcodec lacks the h264_mp4toannexb filter");
-      }
-      annexB_.reset(raw);
-      if (avcodec_parameters_copy(annexB_->par_in, par) < 0 || av_bsf_init(annexB_.get()) < 0) {
-        return Error(probe_error::kProbeFailed, "cannot set up the h264_mp4toannexb filter");
-      }
-      annexB_->time_base_in = st->time_base;
-      filtered_.reset(av_packet_alloc());
+      if (auto failed = setUpAnnexBFilter("h264_mp4toannexb", st)) return failed;
     } else if (par->extradata_size > 0) {
       // Annex B parameter sets from the session description (sprop-parameter-sets): primes the packetizer's
       // cache so that the first IDR carries them even when the camera sends them out of band only.
@@ -269,6 +300,46 @@ class CameraPull::Session {
       (void)packetizer_.packetize(extradata);
     }
     announceIfReady();
+    return std::nullopt;
+  }
+
+  std::optional<Error> setUpHevc(AVStream* st) {
+    const AVCodecParameters* par = st->codecpar;
+    hevc_ = true;
+    info_.video.codec = "H265";
+    // Parameter sets out of band (sprop-vps/sps/pps, as Annex B, or an hvcC record): prime the packetizer's
+    // cache so that the first IRAP picture carries them even when the camera sends them out of band only; the
+    // SPS gives profile, tier and level.
+    if (par->extradata_size > 0) {
+      const BytesView extradata(par->extradata, static_cast<std::size_t>(par->extradata_size));
+      for (const Bytes& set : h265::parameterSetsOf(extradata)) {
+        hevcPacketizer_.remember(set);
+        if (const auto ptl = h265::profileTierLevelOfSps(set); ptl && !info_.video.described()) {
+          setProfileTierLevel(info_.video, *ptl);
+        }
+      }
+    }
+    if (isHvcc(par)) {
+      // Length-prefixed NAL units (not what RTSP gives, but possible) become Annex B.
+      if (auto failed = setUpAnnexBFilter("hevc_mp4toannexb", st)) return failed;
+    }
+    announceIfReady();
+    return std::nullopt;
+  }
+
+  // The bitstream filter `name` (h264_mp4toannexb, hevc_mp4toannexb) between the demuxer and the packetizer.
+  std::optional<Error> setUpAnnexBFilter(const char* name, const AVStream* st) {
+    const AVBitStreamFilter* filter = av_bsf_get_by_name(name);
+    AVBSFContext* raw = nullptr;
+    if (filter == nullptr || av_bsf_alloc(filter, &raw) < 0) {
+      return Error(probe_error::kProbeFailed, std::string("libavcodec lacks the ") + name + " filter");
+    }
+    annexB_.reset(raw);
+    annexB_->time_base_in = st->time_base;  // set before av_bsf_init(), as libavcodec asks
+    if (avcodec_parameters_copy(annexB_->par_in, st->codecpar) < 0 || av_bsf_init(annexB_.get()) < 0) {
+      return Error(probe_error::kProbeFailed, std::string("cannot set up the ") + name + " filter");
+    }
+    filtered_.reset(av_packet_alloc());
     return std::nullopt;
   }
 
@@ -304,7 +375,7 @@ class CameraPull::Session {
   // The stream info goes out once the profile is known: from the session description, or else from the first
   // SPS in band. No payload precedes it.
   void announceIfReady() {
-    if (announced_ || info_.video.profileLevelId.empty()) return;
+    if (announced_ || !info_.video.described()) return;
     announced_ = true;
     owner_.sink_.onStreamInfo(info_);
   }
@@ -331,31 +402,34 @@ class CameraPull::Session {
   }
 
   void forwardAccessUnit(BytesView accessUnit, std::optional<std::int64_t> pts) {
-    // Access unit delimiters and filler data mean nothing to a WebRTC receiver: dropped. The parameter sets
-    // of the first in-band SPS give the profile when the session description did not.
-    const std::vector<BytesView> units = h264::splitAnnexB(accessUnit);
-    bool idr = false;
+    // Access unit delimiters and filler data mean nothing to a WebRTC receiver: dropped. The first in-band SPS
+    // gives the profile (and H.265 tier and level) when the session description did not.
+    const std::vector<BytesView> units = h264::splitAnnexB(accessUnit);  // the same byte stream format for H.265
+    bool keyframe = false;
     bool strip = false;
     for (const BytesView unit : units) {
-      const std::uint8_t type = h264::nalType(unit[0]);
-      idr = idr || type == h264::nal::kIdr;
-      strip = strip || type == h264::nal::kAud || type == 12;
-      if (type == h264::nal::kSps && info_.video.profileLevelId.empty()) {
-        info_.video.profileLevelId = profileLevelIdOf(unit);
+      const UnitRole role = roleOf(hevc_, unit);
+      keyframe = keyframe || role.keyframe;
+      strip = strip || role.dropped;
+      if (role.sps && !info_.video.described()) {
+        if (!hevc_) {
+          info_.video.profileLevelId = profileLevelIdOf(unit);
+        } else if (const auto ptl = h265::profileTierLevelOfSps(unit)) {
+          setProfileTierLevel(info_.video, *ptl);
+        }
       }
     }
     announceIfReady();
     if (!announced_) return;
     if (!keyframeSeen_) {
-      if (!idr) return;  // undecodable before the session's first IDR
+      if (!keyframe) return;  // undecodable before the session's first IDR (H.265: IRAP) picture
       keyframeSeen_ = true;
     }
     Bytes rebuilt;
     if (strip) {
       static constexpr std::uint8_t kStartCode[] = {0, 0, 0, 1};
       for (const BytesView unit : units) {
-        const std::uint8_t type = h264::nalType(unit[0]);
-        if (type == h264::nal::kAud || type == 12) continue;
+        if (roleOf(hevc_, unit).dropped) continue;
         rebuilt.insert(rebuilt.end(), std::begin(kStartCode), std::end(kStartCode));
         rebuilt.insert(rebuilt.end(), unit.begin(), unit.end());
       }
@@ -367,15 +441,22 @@ class CameraPull::Session {
     lastVideoTicks_ = sourceTicks;
     const std::uint32_t ts = timeline_.rtp(MediaKind::Video, timeline_.map(sourceTicks), 90000);
 
-    const std::vector<h264::RtpPayload> payloads = packetizer_.packetize(accessUnit);
-    if (payloads.empty()) return;
-    for (std::size_t i = 0; i < payloads.size(); ++i) {
-      owner_.sink_.onRtpPayload(MediaKind::Video, payloads[i].data, payloads[i].marker, ts, idr && i == 0);
-    }
+    const std::size_t sent = hevc_ ? sendVideo(hevcPacketizer_.packetize(accessUnit), ts, keyframe)
+                                   : sendVideo(packetizer_.packetize(accessUnit), ts, keyframe);
+    if (sent == 0) return;
     const std::lock_guard lock(owner_.mutex_);
     owner_.stats_.videoFrames += 1;
-    owner_.stats_.keyframes += idr ? 1 : 0;
-    owner_.stats_.videoPayloads += payloads.size();
+    owner_.stats_.keyframes += keyframe ? 1 : 0;
+    owner_.stats_.videoPayloads += sent;
+  }
+
+  // Hands one access unit's payloads (h264:: or h265::RtpPayload) to the sink; returns how many.
+  template <class Payloads>
+  std::size_t sendVideo(const Payloads& payloads, std::uint32_t ts, bool keyframe) {
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      owner_.sink_.onRtpPayload(MediaKind::Video, payloads[i].data, payloads[i].marker, ts, keyframe && i == 0);
+    }
+    return payloads.size();
   }
 
   // ---- audio ----
@@ -431,7 +512,9 @@ class CameraPull::Session {
   bool firstAudio_ = true;
   PullStreamInfo info_;
 
+  bool hevc_ = false;  // the video is H.265
   h264::Packetizer packetizer_;
+  h265::Packetizer hevcPacketizer_;
   BsfPtr annexB_;
   PacketPtr filtered_;
   std::unique_ptr<OpusTranscoder> opus_;

@@ -3,6 +3,7 @@
 #include "stagecast/sdp/negotiation.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "text_util.hpp"
@@ -16,13 +17,28 @@ using detail::iequals;
 Error malformed(const std::string& msg) { return Error{"SDP_MALFORMED", msg}; }
 
 bool isH264(std::string_view name) { return iequals(name, "H264"); }
+bool isH265(std::string_view name) { return iequals(name, "H265"); }
 
-bool codecMatches(const CodecCapability& cap, const Codec& offered) {
+// `sending`: the answer's section is sendonly (the server sends this codec).
+bool codecMatches(const CodecCapability& cap, const Codec& offered, bool sending) {
   if (!iequals(cap.name, offered.name) || cap.clockRate != offered.clockRate) return false;
   // Opus is always signalled as opus/48000/2 (RFC 7587 §7); a capability with channels set must match.
   if (iequals(cap.name, "opus") && cap.channels != 0 && cap.channels != offered.channels) return false;
   if (isH264(cap.name)) return h264Matches(cap, offered);
+  if (isH265(cap.name)) return h265Matches(cap, offered, sending);
   return true;
+}
+
+// An fmtp value that must be a decimal number in [0, max].
+Status readParam(const std::map<std::string, std::string>& params, const char* name, int max, int& out) {
+  auto it = params.find(name);
+  if (it == params.end()) return {};
+  auto v = detail::parseUint<unsigned>(it->second);
+  if (!v || *v > static_cast<unsigned>(max)) {
+    return Error{"SDP_MALFORMED", std::string("H265 ") + name + "=" + it->second + " is out of range"};
+  }
+  out = static_cast<int>(*v);
+  return {};
 }
 
 // The feedback types the server implements (RFC 4585 §4.2, RFC 5104 §7.1, draft-alvestrand-rmcat-remb,
@@ -110,6 +126,55 @@ bool h264Matches(const CodecCapability& capability, const Codec& offered) {
     if (want == "42e0" && plid.starts_with("42") && (iop & 0x40) != 0) return true;
   }
   return false;
+}
+
+// RFC 7798 §7.1: profile-space 0..3 (default 0), profile-id 0..31 (default 1), tier-flag 0..1 (default 0),
+// level-id and max-recv-level-id 0..255 (level-id default 93), tx-mode SRST/MRST/MRMT (default SRST).
+Result<H265Params> parseH265Params(const Codec& codec) {
+  const auto params = codec.fmtpParams();
+  H265Params p;
+  if (auto st = readParam(params, "profile-space", 3, p.profileSpace); !st) return st.error();
+  if (auto st = readParam(params, "profile-id", 31, p.profileId); !st) return st.error();
+  if (auto st = readParam(params, "tier-flag", 1, p.tierFlag); !st) return st.error();
+  if (auto st = readParam(params, "level-id", 255, p.levelId); !st) return st.error();
+  if (params.count("max-recv-level-id") != 0) {
+    int level = 0;
+    if (auto st = readParam(params, "max-recv-level-id", 255, level); !st) return st.error();
+    p.maxRecvLevelId = level;
+  }
+  if (auto it = params.find("tx-mode"); it != params.end()) p.txMode = detail::toUpper(it->second);
+  return p;
+}
+
+std::string h265Fmtp(const H265Params& p) {
+  std::string line = p.profileSpace != 0 ? "profile-space=" + std::to_string(p.profileSpace) + ";" : std::string();
+  return line + "level-id=" + std::to_string(p.levelId) + ";profile-id=" + std::to_string(p.profileId) +
+         ";tier-flag=" + std::to_string(p.tierFlag) + ";tx-mode=" + p.txMode;
+}
+
+// RFC 7798 §7.2.2: profile-space, profile-id, tier-flag (and the other configuration parameters) are used
+// symmetrically; only level-id may differ, and an answer may not indicate a higher level than the offer.
+// A sendonly answerer sends one fixed stream, so the offered receiver must cover its tier and level; a receiving
+// answerer lowers the level in the answer instead.
+bool h265Matches(const CodecCapability& capability, const Codec& offered, bool sending) {
+  auto params = parseH265Params(offered);
+  if (!params || params->txMode != "SRST") return false;
+  if (!capability.h265) return true;
+  const H265Params& own = *capability.h265;
+  if (params->profileSpace != own.profileSpace || params->profileId != own.profileId) return false;
+  if (!sending) return true;
+  return own.tierFlag <= params->tierFlag && own.levelId <= params->receiveLevel();
+}
+
+std::string h265AnswerFmtp(const CodecCapability& capability, const Codec& offered, bool sending) {
+  auto offeredParams = parseH265Params(offered);
+  H265Params answer = offeredParams ? *offeredParams : H265Params{};
+  answer.maxRecvLevelId.reset();
+  answer.txMode = "SRST";
+  if (capability.h265) {
+    answer.levelId = sending ? capability.h265->levelId : std::min(answer.levelId, capability.h265->levelId);
+  }
+  return h265Fmtp(answer);
 }
 
 Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions& options) {
@@ -220,14 +285,17 @@ Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions&
 
     // Codecs: the offerer's preference order wins (RFC 3264 §6.1); payload types are kept.
     std::vector<std::uint8_t> chosen;
+    std::map<std::uint8_t, const CodecCapability*> matched;  // by payload type: the capability it matched
+    const bool sending = local == Direction::SendOnly;
     if (reject == Reject::None) {
       const auto& caps = audio ? options.audioCodecs : options.videoCodecs;
       for (const auto& c : offered.codecs) {
         if (c.isRtx()) continue;
-        bool match =
-            std::any_of(caps.begin(), caps.end(), [&](const CodecCapability& cap) { return codecMatches(cap, c); });
-        if (!match) continue;
+        auto cap = std::find_if(caps.begin(), caps.end(),
+                                [&](const CodecCapability& k) { return codecMatches(k, c, sending); });
+        if (cap == caps.end()) continue;
         chosen.push_back(c.payloadType);
+        matched[c.payloadType] = &*cap;
         if (options.singleCodec) break;
       }
       if (chosen.empty()) {
@@ -272,6 +340,9 @@ Result<Answer> answerOffer(const SessionDescription& offer, const AnswerOptions&
       if (keep.count(c.payloadType) == 0) continue;
       Codec ac = c;
       ac.rtcpFeedback.clear();
+      if (auto m = matched.find(c.payloadType); m != matched.end() && isH265(c.name)) {
+        ac.fmtp = h265AnswerFmtp(*m->second, c, sending);  // RFC 7798 §7.2.2: the level may change
+      }
       // RFC 4585 §4.2: feedback is answered with the subset both sides support.
       for (const auto& fb : c.rtcpFeedback) {
         // transport-cc feedback only makes sense with its header extension (draft-holmer-rmcat-transport-wide-cc

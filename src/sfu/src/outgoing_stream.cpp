@@ -21,7 +21,6 @@ OutgoingStream::OutgoingStream(OutgoingParams params, SendFn send, KeyframeReque
 }
 
 void OutgoingStream::followSource() {
-  codec_ = source_->videoCodec();
   const auto& c = source_->codec();
   codecMatches_ = params_.codecName.empty() || (c && iequals(c->name, params_.codecName));
 }
@@ -67,7 +66,8 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, const SharedPacket& r
     // Start on the first packet of a keyframe; a later packet of a keyframe we already skipped part of (same
     // timestamp) would leave the decoder without its parameter sets.
     const bool sameFrameAsDropped = anyDropped_ && packet.timestamp == lastDroppedTs_;
-    if (!rtp::isKeyframeStart(codec_, packet.payload) || sameFrameAsDropped) {
+    const bool keyframe = source_ != nullptr && source_->isKeyframeStart(packet.payload);
+    if (!keyframe || sameFrameAsDropped) {
       ++waitDrops_;
       anyDropped_ = true;
       lastDroppedTs_ = packet.timestamp;

@@ -97,6 +97,13 @@ void Shard::relayAttach(const std::string& stageId, const std::string& kind, con
   if (Stage* s = findStage(stageId)) s->relayAttach(kind, codec);
 }
 
+void Shard::sourceAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
+  if (Stage* s = findStage(stageId)) {
+    s->setExternalSource(true);
+    s->relayAttach(kind, codec);
+  }
+}
+
 void Shard::relayDetach(const std::string& stageId, const std::string& kind) {
   if (Stage* s = findStage(stageId)) s->relayDetach(kind);
 }

@@ -31,6 +31,9 @@ sdp::CodecCapability capabilityFor(const sdp::Codec& c) {
     cap.h264Profiles = {profile};
     cap.h264PacketizationMode =
         params.count("packetization-mode") ? std::atoi(params["packetization-mode"].c_str()) : 0;
+  } else if (iequals(c.name, "h265")) {
+    // RFC 7798 §7.2.2: the viewer must be able to receive the stream's profile, tier and level as they are.
+    if (auto params = sdp::parseH265Params(c)) cap.h265 = *params;
   }
   return cap;
 }
@@ -253,7 +256,7 @@ void Stage::relaySenderReport(const std::string& kind, SenderReportInfo sr) {
 
 std::vector<RelaySnapshot> Stage::relaySnapshot() const {
   std::vector<RelaySnapshot> out;
-  if (!ownPublisher()) return out;
+  if (!feedsRelays()) return out;
   for (const auto& [kind, src] : sources_) {
     if (!src->live() || !src->codec()) continue;
     RelaySnapshot snap;
@@ -267,21 +270,21 @@ std::vector<RelaySnapshot> Stage::relaySnapshot() const {
 }
 
 void Stage::sourceAttached(SourceTrack& source) {
-  if (relay_ != nullptr && ownPublisher() && source.codec()) relay_->onSourceAttached(id_, source.kind(), *source.codec());
+  if (relay_ != nullptr && feedsRelays() && source.codec()) relay_->onSourceAttached(id_, source.kind(), *source.codec());
 }
 
 void Stage::sourcePacket(SourceTrack& source, const SharedPacket& packet) {
-  if (relay_ != nullptr && ownPublisher()) relay_->onSourcePacket(id_, source.kind(), packet);
+  if (relay_ != nullptr && feedsRelays()) relay_->onSourcePacket(id_, source.kind(), packet);
 }
 
 void Stage::sourceSenderReport(SourceTrack& source) {
-  if (relay_ != nullptr && ownPublisher() && source.senderReport()) {
+  if (relay_ != nullptr && feedsRelays() && source.senderReport()) {
     relay_->onSourceSenderReport(id_, source.kind(), *source.senderReport());
   }
 }
 
 void Stage::sourceDetached(SourceTrack& source) {
-  if (relay_ != nullptr && ownPublisher()) relay_->onSourceDetached(id_, source.kind());
+  if (relay_ != nullptr && feedsRelays()) relay_->onSourceDetached(id_, source.kind());
 }
 
 bool Stage::remove(const std::string& sessionId) {

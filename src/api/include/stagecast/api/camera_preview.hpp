@@ -1,8 +1,8 @@
 #pragma once
-// Live camera previews over WebRTC without transcoding video: one RTSP pull per camera (ingest::CameraPull),
-// shared by every preview of that camera, feeds a stage of its own; each preview is a viewer session of that
-// stage. A pull starts with the first preview and stops `linger` after the last one ends. Sessions end on hangup,
-// on ICE/DTLS failure and when their TTL runs out.
+// Live camera previews over WebRTC without transcoding video (H.264 or H.265): one RTSP pull per camera
+// (ingest::CameraPull), shared by every preview of that camera, feeds a stage of its own; each preview is a viewer
+// session of that stage. A pull starts with the first preview and stops `linger` after the last one ends. Sessions
+// end on hangup, on ICE/DTLS failure and when their TTL runs out.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -34,7 +34,9 @@ class CameraPreviews {
   ~CameraPreviews();
 
   // Blocking (waits for the camera's stream description): call it off the event loops.
-  // Errors: the probe's codes (AUTH_REQUIRED, TIMEOUT, ...), SDP errors, NO_COMMON_CODEC.
+  // Errors: the probe's codes (AUTH_REQUIRED, TIMEOUT, ...), SDP errors, NO_COMMON_CODEC; UNSUPPORTED_CODEC when
+  // the camera sends H.265 and the offer cannot receive it (no H.265, or not at the camera's profile, tier and
+  // level: RFC 7798 §7.2.2).
   Result<PreviewAnswer> offer(const ingest::CameraAddress& camera, std::string sdp, const std::string& client);
   // Errors: SESSION_NOT_FOUND.
   Status hangup(const std::string& sessionId, const std::string& client);

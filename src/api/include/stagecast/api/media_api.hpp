@@ -26,6 +26,8 @@ struct MediaApiOptions {
   std::function<void(const std::string& stage, const std::string& userId, const std::string& sessionId)>
       onViewerSession;
   std::function<void(const std::string& stage, const std::string& sessionId)> onSessionDeleted;
+  // A WHIP publisher's session was created.
+  std::function<void(const std::string& stage, const std::string& sessionId)> onPublisherSession;
 };
 
 void registerMediaRoutes(http::Router& router, engine::Engine& engine, MediaApiOptions options);

@@ -2,6 +2,10 @@
 // /health and /metrics (Prometheus text exposition format 0.0.4).
 #include <atomic>
 
+#include <functional>
+#include <optional>
+
+#include "stagecast/cluster/channel_pulls.hpp"
 #include "stagecast/control/channel_service.hpp"
 #include "stagecast/engine/engine.hpp"
 #include "stagecast/http/server.hpp"
@@ -9,8 +13,10 @@
 namespace stagecast::api {
 
 // `ready` turns /health from 503 to 200 once the server accepts work, and back to 503 while shutting down.
-// `service` (optional) adds the live-channel figures to /metrics.
+// `service` (optional) adds the live-channel figures to /metrics, `pulls` (optional) those of broadcasts pulled
+// from other nodes.
 void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready,
-                          control::ChannelService* service = nullptr);
+                          control::ChannelService* service = nullptr,
+                          std::function<std::optional<cluster::ChannelPullStats>()> pulls = {});
 
 }  // namespace stagecast::api

@@ -39,12 +39,15 @@ struct ServerConfig {
   std::vector<std::string> channels = {"main"};
   std::string publicBaseUrl;
   std::size_t notificationHistory = 1000;
+  std::string nodeId;   // this node among several sharing a store; empty: a random id at each start
+  std::string nodeUrl;  // HTTP base URL other nodes reach this one at; empty: the --http address (if not a wildcard)
 
   // Camera preview.
   std::string actionLogBackend = "sqlite3";  // sqlite3 | postgresql | none
   std::string actionLogConnection;           // sqlite3: file (default <dataDir>/actions.db); postgresql: libpq string
   int probeTimeoutMs = 5000;
   int previewTtlSeconds = 180;  // a preview ends after this unless the client extends it (keepalive)
+  std::string cameraKeyFile;    // camera registry credentials key; default: <dataDir>/camera-secrets.key
 };
 
 // Reads a JSON config file over `config`. Unknown keys are errors (typos must not pass silently).

@@ -41,6 +41,12 @@ struct ReceivedPacket {
   TimePoint at{};
 };
 
+// The answer of a signalling exchange other than WHIP/WHEP.
+struct SignalledAnswer {
+  std::string sdp;
+  std::string resource;  // the session's resource or id, if the exchange gives one
+};
+
 struct NativePeerOptions {
   Role role = Role::Viewer;
   std::string host = "127.0.0.1";
@@ -50,6 +56,13 @@ struct NativePeerOptions {
   bool audio = true;
   bool video = true;
   VideoCodecKind videoCodec = VideoCodecKind::H264;
+  // Viewers: further video codecs offered after `videoCodec` (OfferOptions::moreVideoCodecs), and the H.265
+  // level offered (OfferOptions::h265LevelId).
+  std::vector<VideoCodecKind> moreVideoCodecs;
+  int h265LevelId = 180;
+  // Signalling instead of POST /whip|whep/{stage} (e.g. a camera preview endpoint): called by connect() with the
+  // offer, returns the answer. Its error is connect()'s.
+  std::function<Result<SignalledAnswer>(const std::string& offerSdp)> signal;
   // Generating a certificate costs a few ms: share one across many peers.
   std::shared_ptr<dtls::Certificate> certificate;
   // Test hook: the a=fingerprint put into the offer instead of the certificate's (DTLS must then fail).
@@ -160,6 +173,8 @@ class NativePeer final : public std::enable_shared_from_this<NativePeer>, privat
   [[nodiscard]] std::uint8_t payloadType(MediaKind kind) const {
     return kind == MediaKind::Audio ? audioPt_ : videoPt_;
   }
+  // The video codec the answer chose (the offered one when the answer names none we know).
+  [[nodiscard]] VideoCodecKind videoCodec() const { return videoCodec_; }
 
  private:
   struct Private {};
@@ -231,6 +246,7 @@ class NativePeer final : public std::enable_shared_from_this<NativePeer>, privat
   std::uint32_t rtcpSsrc_ = 0;
   std::uint8_t audioPt_ = pt::kOpus;
   std::uint8_t videoPt_ = pt::kH264;
+  VideoCodecKind videoCodec_ = VideoCodecKind::H264;
   Track audio_{MediaKind::Audio};
   Track video_{MediaKind::Video};
   Bytes txBuf_;

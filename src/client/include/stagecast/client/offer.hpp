@@ -4,6 +4,7 @@
 // setup:actpass (RFC 5763 §5), mids "0" (audio) and "1" (video).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "stagecast/sdp/session_description.hpp"
 
@@ -11,7 +12,8 @@ namespace stagecast::client {
 
 enum class Role { Publisher, Viewer };
 enum class MediaKind { Audio, Video };
-enum class VideoCodecKind { H264, VP8 };
+// H265 is for viewers (e.g. of an H.265 camera); the synthetic sources make H.264 and VP8 only.
+enum class VideoCodecKind { H264, VP8, H265 };
 
 const char* toString(MediaKind k);
 
@@ -22,6 +24,8 @@ constexpr std::uint8_t kH264 = 102;
 constexpr std::uint8_t kH264Rtx = 103;
 constexpr std::uint8_t kVp8 = 96;
 constexpr std::uint8_t kVp8Rtx = 97;
+constexpr std::uint8_t kH265 = 49;
+constexpr std::uint8_t kH265Rtx = 50;
 }  // namespace pt
 
 struct OfferOptions {
@@ -29,6 +33,11 @@ struct OfferOptions {
   bool audio = true;
   bool video = true;
   VideoCodecKind videoCodec = VideoCodecKind::H264;
+  // Further video codecs offered after `videoCodec`, in preference order, as a browser offers several.
+  std::vector<VideoCodecKind> moreVideoCodecs;
+  // H.265 (RFC 7798 §7.1): the highest level offered, level-id = 30 × the level (180: level 6); Main profile,
+  // Main tier, one RTP stream.
+  int h265LevelId = 180;
   std::string iceUfrag;
   std::string icePwd;
   std::string fingerprint;  // "AB:CD:..." sha-256

@@ -36,6 +36,12 @@ struct ControlConfig {
   std::vector<std::string> channels = {"main"};  // created at start (with minStages stages each)
   std::string arnPrefix = "arn:stagecast:stage:";
   std::string publicBaseUrl;  // prefix of the WHIP/WHEP URLs handed out; empty: paths only
+  // Several nodes sharing a store: this node's id and the HTTP base URL other nodes pull a broadcast from when
+  // it is published here. An empty nodeUrl: broadcasts published here are not offered to other nodes.
+  std::string nodeId = "node";
+  std::string nodeUrl;
+  std::chrono::milliseconds originTtl{10'000};   // a broadcast's origin claim lapses this long after its node stops
+  std::chrono::milliseconds pullLinger{5'000};  // a pull from another node stops this long after its last viewer
 };
 
 // Wall-clock milliseconds since the Unix epoch (stores are shared between nodes, so steady time won't do).
@@ -76,6 +82,10 @@ class MediaPlane {
   virtual void stageCreated(const StageRecord& stage) = 0;
   virtual void stageDeleted(const StageRecord& stage) = 0;
   virtual void endSession(const std::string& stageId, const std::string& sessionId) = 0;
+  // Where this node's copy of the channel's broadcast comes from, decided at every sweep: `remote` is another
+  // node's origin to pull it from while this node has viewers of the channel; nullopt: no pull (the broadcast is
+  // published here, or nobody here watches, or there is no broadcast).
+  virtual void channelFeed(const std::string& channelId, const std::optional<OriginRecord>& remote) {}
 };
 
 struct ViewerJoin {
@@ -130,6 +140,8 @@ class ChannelService {
 
   // Creates the configured channels' first stages and subscribes to the store. Errors: STORE_UNAVAILABLE.
   Status start();
+  // The URL other nodes pull broadcasts published here from (known once the HTTP server listens); before start().
+  void setNodeUrl(std::string url) { config_.nodeUrl = std::move(url); }
   // Unsubscribes from the store (before the service goes away).
   void stop();
 
@@ -158,6 +170,9 @@ class ChannelService {
 
   // --- media sessions of this node (reported by the WHEP adapter) ---
   void viewerSessionStarted(const std::string& stageId, const std::string& userId, const std::string& sessionId);
+  // A WHIP publisher into a channel id (the channel's broadcast, not a single stage): this node becomes the
+  // channel's origin for the other nodes while the session lasts.
+  void publisherSessionStarted(const std::string& stageId, const std::string& sessionId);
   void sessionEnded(const std::string& stageId, const std::string& sessionId);
 
   // --- notifications ---
@@ -205,6 +220,9 @@ class ChannelService {
   std::map<std::string, StageRecord> localStages_;                            // mirrored into the media plane
   std::map<std::string, std::map<std::string, std::string>> viewerSessions_;  // stageId -> sessionId -> userId
   std::set<std::string> dirty_;                                               // channels with count changes
+  std::map<std::string, std::string> originSessions_;  // channelId -> publisher session broadcasting here
+  std::set<std::string> releasedOrigins_;               // channels whose broadcast left this node
+  std::map<std::string, std::int64_t> lastDemand_;      // channelId -> last sweep with viewers here (ms)
   std::map<std::string, std::int64_t> lastCountEvent_;
   std::pair<std::size_t, std::size_t> lastTotals_{0, 0};
   ControlCounters counters_;

@@ -31,6 +31,10 @@ class MemoryStore final : public Store {
   Result<bool> touchMediaNode(const std::string& serverId, std::int64_t expiresAtMs) override;
   Result<std::vector<MediaNodeRecord>> mediaNodes(std::int64_t nowMs) override;
 
+  Status setOrigin(const OriginRecord& origin) override;
+  Result<bool> clearOrigin(const std::string& channelId, const std::string& nodeId) override;
+  Result<std::optional<OriginRecord>> origin(const std::string& channelId, std::int64_t nowMs) override;
+
   Result<Event> appendEvent(const std::function<std::string(std::uint64_t seq)>& buildJson) override;
   Result<Replay> eventsAfter(std::uint64_t afterSeq) override;
   Status publishInternal(const std::string& json) override;
@@ -46,6 +50,7 @@ class MemoryStore final : public Store {
   std::map<std::string, StageState> stages_;                 // by stageId
   std::map<std::string, std::vector<std::string>> channels_;  // channelId -> stageIds, oldest first
   std::map<std::string, MediaNodeRecord> nodes_;
+  std::map<std::string, OriginRecord> origins_;  // by channelId
   std::size_t historyLimit_;
   std::deque<Event> history_;
   std::uint64_t seq_ = 0;

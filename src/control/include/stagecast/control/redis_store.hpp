@@ -59,6 +59,10 @@ class RedisStore final : public Store {
   Result<bool> touchMediaNode(const std::string& serverId, std::int64_t expiresAtMs) override;
   Result<std::vector<MediaNodeRecord>> mediaNodes(std::int64_t nowMs) override;
 
+  Status setOrigin(const OriginRecord& origin) override;
+  Result<bool> clearOrigin(const std::string& channelId, const std::string& nodeId) override;
+  Result<std::optional<OriginRecord>> origin(const std::string& channelId, std::int64_t nowMs) override;
+
   // buildJson may be called more than once: the sequence number is claimed optimistically, and when another node
   // took it first the event is built again with the next one (see redis_store.cpp).
   Result<Event> appendEvent(const std::function<std::string(std::uint64_t seq)>& buildJson) override;

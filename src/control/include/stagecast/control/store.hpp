@@ -45,6 +45,15 @@ struct MediaNodeRecord {
   std::int64_t expiresAtMs = 0;  // last heartbeat + timeout
 };
 
+// Where a channel's broadcast is published: the node whose engine holds the broadcaster's WHIP session. Other
+// nodes with viewers of the channel pull the broadcast from it (WHEP, node to node).
+struct OriginRecord {
+  std::string channelId;
+  std::string nodeId;
+  std::string url;               // the node's HTTP base URL, e.g. "http://10.0.0.5:8080"
+  std::int64_t expiresAtMs = 0;  // refreshed while the broadcaster stays; a crashed node's claim lapses
+};
+
 // A notification as delivered to WebSocket clients. `seq` is assigned by the store, strictly increasing across
 // every node sharing it; `json` is the full message object including "seq".
 struct Event {
@@ -91,6 +100,14 @@ class Store {
   virtual Result<bool> touchMediaNode(const std::string& serverId, std::int64_t expiresAtMs) = 0;
   // Registered nodes whose expiry is after nowMs (expired ones are dropped).
   virtual Result<std::vector<MediaNodeRecord>> mediaNodes(std::int64_t nowMs) = 0;
+
+  // --- channel origins ---
+  // Claims or refreshes the channel's origin for a node; the latest claim wins (a broadcaster who moved).
+  virtual Status setOrigin(const OriginRecord& origin) = 0;
+  // Removes the channel's origin if `nodeId` holds it (never another node's newer claim). Returns whether it did.
+  virtual Result<bool> clearOrigin(const std::string& channelId, const std::string& nodeId) = 0;
+  // The channel's origin if its claim is still live at nowMs.
+  virtual Result<std::optional<OriginRecord>> origin(const std::string& channelId, std::int64_t nowMs) = 0;
 
   // --- notifications ---
   // Assigns the next sequence number, stores the event in a bounded history (`historyLimit` newest kept) and

@@ -72,6 +72,9 @@ class Engine {
   void attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
   void pushSourcePacket(const std::string& stageId, const std::string& kind, sfu::SharedPacket packet);
   void detachSource(const std::string& stageId, const std::string& kind);
+  // A stage fed by a source is an origin: stages created with it as `originId` relay what the source sends.
+  // Viewers of such stages asking for a keyframe call `fn(stageId)` on a worker thread (keep it short; post).
+  void setSourceKeyframeHandler(std::function<void(const std::string& stageId)> fn);
 
   // Called on a worker thread when a session ends by itself (peer failure, consent expiry, replaced).
   void setSessionEndedHandler(SessionEndedFn fn);

@@ -1,6 +1,7 @@
 #pragma once
-// One RTSP pull of one IP camera, shared by all of its viewers: the camera's H.264 video is packetized for RTP
-// as it is (RFC 6184, no transcoding), G.711 audio is forwarded, AAC audio is transcoded once to Opus. The pull
+// One RTSP pull of one IP camera, shared by all of its viewers: the camera's H.264 or H.265 video is packetized
+// for RTP as it is (RFC 6184 / RFC 7798, no transcoding), G.711 audio is forwarded, AAC audio is transcoded once to
+// Opus. The pull
 // reconnects with exponential backoff when the camera drops or does not answer, and keeps the RTP timestamps of
 // each medium increasing across reconnects. It knows nothing of the media engine: the owner passes a PullSink.
 #include <atomic>
@@ -47,12 +48,26 @@ struct PullOptions {
 };
 
 struct PullVideoInfo {
-  std::string codec = "H264";  // RTP encoding name
+  std::string codec = "H264";  // RTP encoding name: "H264" or "H265"
   std::uint32_t clockRate = 90000;
-  std::string profileLevelId;  // six hex digits from the SPS (profile_idc, constraint flags, level_idc)
-  int packetizationMode = 1;   // RFC 6184 non-interleaved
-  int width = 0, height = 0;   // 0 when the session description does not say
-  // fmtp line for SDP: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=..."
+  // H.264: six hex digits from the SPS (profile_idc, constraint flags, level_idc) and the RFC 6184 mode
+  // (non-interleaved).
+  std::string profileLevelId;
+  int packetizationMode = 1;
+  // H.265: general_profile_space, general_tier_flag, general_profile_idc and general_level_idc from the SPS
+  // (RFC 7798 §7.1 profile-space, tier-flag, profile-id, level-id); levelId 0 while unknown.
+  int profileSpace = 0;
+  int tierFlag = 0;
+  int profileId = 0;
+  int levelId = 0;
+  int width = 0, height = 0;  // 0 when the session description does not say
+
+  [[nodiscard]] bool isH265() const { return codec == "H265"; }
+  // Whether the SPS was seen: the fmtp line is complete.
+  [[nodiscard]] bool described() const { return isH265() ? levelId > 0 : !profileLevelId.empty(); }
+  // fmtp line for SDP. H.264: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=..."; H.265
+  // (RFC 7798 §7.1, one RTP stream, no DON): "level-id=..;profile-id=..;tier-flag=..;tx-mode=SRST", with
+  // profile-space in front when it is not 0.
   [[nodiscard]] std::string fmtp() const;
 };
 
@@ -79,8 +94,8 @@ class PullSink {
   virtual void onStreamInfo(const PullStreamInfo& info) = 0;
   // One RTP payload (the RTP header is the caller's: sequence number, SSRC, payload type). `marker`: last
   // payload of a video access unit, or the first audio payload of a session (RFC 3551 §4.1). `rtpTimestamp` in
-  // the clock rate announced by onStreamInfo. `keyframeStart`: first payload of an IDR access unit (which
-  // carries SPS and PPS in front).
+  // the clock rate announced by onStreamInfo. `keyframeStart`: first payload of an H.264 IDR access unit (which
+  // carries SPS and PPS in front) or of an H.265 IRAP access unit (VPS, SPS and PPS in front).
   virtual void onRtpPayload(MediaKind kind, const Bytes& payload, bool marker, std::uint32_t rtpTimestamp,
                             bool keyframeStart) = 0;
   // Every state transition; `error` is why the pull is retrying or stopped (none for a stop() or streaming).
@@ -90,7 +105,7 @@ class PullSink {
 struct PullStats {
   PullState state = PullState::Stopped;
   std::uint64_t videoFrames = 0;    // access units forwarded
-  std::uint64_t keyframes = 0;      // of which IDR
+  std::uint64_t keyframes = 0;      // of which IDR (H.264) or IRAP (H.265)
   std::uint64_t videoPayloads = 0;  // RTP payloads
   std::uint64_t audioPayloads = 0;
   std::uint64_t connects = 0;    // sessions that streamed

@@ -65,7 +65,8 @@ class OutgoingStream {
 
  private:
   void sendRewritten(const rtp::RtpPacket& packet, const SharedPacket& raw, TimePoint now);
-  // Takes the current publisher's codec from the source (on start and whenever the publisher changes).
+  // Takes the current publisher's codec from the source (on start and whenever the publisher changes); keyframes
+  // are recognised by the source, which always carries the current publisher's codec.
   void followSource();
   void write(const rtp::RtpPacket& packet, std::uint16_t sequence, std::uint32_t timestamp, TimePoint now);
 
@@ -82,7 +83,6 @@ class OutgoingStream {
   bool haveOffsets_ = false;
   bool anySent_ = false;
   std::uint32_t generation_ = 0;
-  rtp::VideoCodec codec_ = rtp::VideoCodec::Unknown;
   std::uint16_t seqOffset_ = 0;
   std::uint32_t tsOffset_ = 0;
   std::uint16_t lastSeq_ = 0;

@@ -79,6 +79,9 @@ class Stage final : private SourceListener {
   void relayPacket(const std::string& kind, const SharedPacket& packet, TimePoint now);
   void relaySenderReport(const std::string& kind, SenderReportInfo sr);
   [[nodiscard]] bool relayed() const { return !relayCodecs_.empty(); }
+  // The relay input is an external source (a camera pull, or another node's broadcast): this stage is then an
+  // origin, and what the source sends is passed on to the stages that relay this one, as a publisher's would be.
+  void setExternalSource(bool external) { externalSource_ = external; }
   // The live sources of this stage's own publisher (for a stage that starts relaying this one).
   [[nodiscard]] std::vector<RelaySnapshot> relaySnapshot() const;
 
@@ -93,6 +96,8 @@ class Stage final : private SourceListener {
   void sourceSenderReport(SourceTrack& source) override;
   void sourceDetached(SourceTrack& source) override;
   [[nodiscard]] bool ownPublisher() const { return !publisherId_.empty(); }
+  // Whether what this stage's sources carry is reported to the relay observer.
+  [[nodiscard]] bool feedsRelays() const { return ownPublisher() || externalSource_; }
 
   Result<CreatedSession> create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now);
   void destroy(const std::string& sessionId);
@@ -113,6 +118,7 @@ class Stage final : private SourceListener {
   ShardObserver* relay_ = nullptr;
   std::map<std::string, sdp::Codec> relayCodecs_;  // kind -> codec of the relay feeding this stage
   bool persistent_ = false;
+  bool externalSource_ = false;
 };
 
 }  // namespace stagecast::sfu
