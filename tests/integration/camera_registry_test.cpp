@@ -547,6 +547,60 @@ TEST_F(CameraRegistryApi, WhepSessionsOutliveThePreviewTtl) {
   EXPECT_TRUE(waitFor([&] { return videoPackets(*peer) > before + 5; }, seconds(3))) << "the video stopped";
 }
 
+TEST_F(CameraRegistryApi, AWarmCameraIsPulledWithoutViewersFromStartAndUntilItIsNoLongerWarm) {
+  RtspCamera cam;
+  START_CAMERA(cam, "--port", "0", "--path", "/open", "--width", "320", "--height", "240");
+  auto stat = [&](const char* key) -> std::size_t {
+    auto a = call("GET", "/api/cameras/preview/stats");
+    return a.status == 200 && a.body["data"][key].is_number_unsigned() ? a.body["data"][key].get<std::size_t>() : 999;
+  };
+  EXPECT_EQ(call("POST", "/api/cameras", json{{"name", "Bad"}, {"ip", "127.0.0.1"}, {"warm", "yes"}}).status, 400);
+  const std::string id =
+      add({{"name", "Warm"}, {"ip", "127.0.0.1"}, {"port", cam.port()}, {"path", "/open"}, {"warm", true}});
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(call("GET", "/api/cameras/" + id).body["data"]["warm"], true);
+  ASSERT_TRUE(waitFor([&] { return stat("pulls") == 1 && stat("warm") == 1; }, seconds(10)))
+      << "a warm camera is pulled as soon as it is registered";
+  EXPECT_EQ(stat("sessions"), 0U);
+
+  // A viewer is served from the running pull: its first packet starts the cached keyframe group.
+  auto peer = watch(id, kApiKey);
+  ASSERT_TRUE(peer) << peer.error().code << " " << peer.error().message;
+  ASSERT_TRUE(waitFor([&] { return loop_->call([&] { return (*peer)->stats().video.firstKeyframeAt.has_value(); }); },
+                      seconds(10)));
+  EXPECT_TRUE(loop_->call([&] { return (*peer)->stats().video.firstPacketWasKeyframe; }));
+  EXPECT_EQ(stat("pulls"), 1U) << "the viewer shares the warm pull";
+  ASSERT_EQ(call("DELETE", (*peer)->resourceUrl(), "", {{"Authorization", "Bearer " + std::string(kApiKey)}}).status,
+            200);
+  ASSERT_TRUE(waitFor([&] { return stat("sessions") == 0; }, seconds(5)));
+  // Unwatched, it outlives the linger (5 s) that stops other pulls.
+  const auto idle = Clock::now();
+  EXPECT_TRUE(waitFor([&] { return Clock::now() - idle >= seconds(7) || stat("pulls") != 1; }, seconds(10)));
+  EXPECT_EQ(stat("pulls"), 1U);
+
+  // No longer warm: it stops like any idle pull.
+  auto cold = call("PATCH", "/api/cameras/" + id, json{{"warm", false}});
+  ASSERT_EQ(cold.status, 200) << cold.raw.body;
+  EXPECT_EQ(cold.body["data"]["warm"], false);
+  EXPECT_TRUE(waitFor([&] { return stat("pulls") == 0; }, seconds(10)));
+
+  // Warm again, then a restart: the registry remembers, and the pull starts with the server.
+  ASSERT_EQ(call("PATCH", "/api/cameras/" + id, json{{"warm", true}}).status, 200);
+  ASSERT_TRUE(waitFor([&] { return stat("pulls") == 1; }, seconds(10)));
+  loop_->call([&] {
+    (*peer)->stop();
+    return 0;
+  });
+  server_->stop();
+  server_.reset();
+  startServer();
+  ASSERT_TRUE(server_);
+  EXPECT_TRUE(waitFor([&] { return stat("pulls") == 1 && stat("warm") == 1; }, seconds(10)));
+  EXPECT_EQ(stat("sessions"), 0U);
+  ASSERT_EQ(call("DELETE", "/api/cameras/" + id).status, 200);
+  EXPECT_TRUE(waitFor([&] { return stat("pulls") == 0; }, seconds(10))) << "a deleted camera is no longer warm";
+}
+
 TEST_F(CameraRegistryApi, DeletingACameraEndsItsPreviews) {
   RtspCamera cam;
   START_CAMERA(cam, "--port", "0", "--path", "/open", "--width", "320", "--height", "240");

@@ -1,5 +1,6 @@
 #include "stagecast/api/camera_api.hpp"
 
+#include <atomic>
 #include <openssl/crypto.h>
 
 #include <boost/asio/post.hpp>
@@ -88,7 +89,26 @@ class CameraApi {
     return out;
   }
 
+  // Moves a camera's warm pull from its old address to its new one (registry changes); either may be absent.
+  void rewarm(const std::optional<ingest::CameraAddress>& before, const std::optional<ingest::CameraAddress>& after) {
+    if (options_.previews == nullptr) return;
+    if (before) (void)options_.previews->setWarm(*before, false);
+    if (after) {
+      if (auto st = options_.previews->setWarm(*after, true); !st) {
+        spdlog::warn("camera {}:{}{}: not kept warm: {}", after->ip, after->port, after->path, st.error().message);
+      }
+    }
+  }
+
   void sweep() {
+    // Registered warm cameras start pulling at the first sweep (the engine runs by then).
+    if (!warmedAtStart_.exchange(true) && options_.registry != nullptr) {
+      for (const auto& c : options_.registry->list()) {
+        if (!c.warm) continue;
+        auto a = options_.registry->address(c.id);
+        if (a) rewarm(std::nullopt, *a);
+      }
+    }
     const auto now = SteadyClock::now();
     std::vector<std::string> renew;
     {
@@ -132,6 +152,7 @@ class CameraApi {
   boost::asio::thread_pool registryPool_;
   std::mutex mutex_;
   std::map<std::string, Tracked> sessions_;  // by preview session id
+  std::atomic<bool> warmedAtStart_{false};
 };
 
 void sweepCameraSessions(CameraApi& api) { api.sweep(); }
@@ -278,6 +299,7 @@ json cameraJson(const CameraInfo& c) {
               {"path", c.path},
               {"transport", c.transport},
               {"hasCredentials", c.hasCredentials},
+              {"warm", c.warm},
               {"createdAt", control::isoTimestamp(c.createdAtMs)},
               {"whepUrl", whepUrlOf(c.id)}};
 }
@@ -320,9 +342,15 @@ Result<CameraChange> changeFrom(const json& body) {
       c.port = *port;
     }
   }
+  if (auto it = body.find("warm"); it != body.end()) {
+    any = true;
+    if (!it->is_boolean()) return Error("INVALID_REQUEST", "warm: must be true or false");
+    c.warm = it->get<bool>();
+  }
   if (c.path && c.path->empty()) c.path = "/";
   if (!any) {
-    return Error("INVALID_REQUEST", "body: nothing to change (name, ip, port, path, transport, username, password)");
+    return Error("INVALID_REQUEST",
+                 "body: nothing to change (name, ip, port, path, transport, username, password, warm)");
   }
   return c;
 }
@@ -342,6 +370,7 @@ std::string changedFields(const CameraChange& c) {
   add(c.transport.has_value(), "transport");
   add(c.username.has_value(), "username");
   add(c.password.has_value(), "password");
+  add(c.warm.has_value(), "warm");
   return out;
 }
 
@@ -531,7 +560,7 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     if (!authorized(self->options(), req, done)) return;
     const auto st = self->options().previews != nullptr ? self->options().previews->stats() : CameraPreviews::Stats{};
     done(http::Response::json(
-        200, json{{"success", true}, {"data", {{"pulls", st.cameras}, {"sessions", st.sessions}}}}.dump()));
+        200, json{{"success", true}, {"data", {{"pulls", st.cameras}, {"sessions", st.sessions}, {"warm", st.warm}}}}.dump()));
   });
 
   // --- The camera registry -------------------------------------------------------------------------------
@@ -558,6 +587,13 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
         const std::string client = req.remote.toString();
         CameraSpec spec;
         Status st = stringMember(*body, "name", spec.name, true);
+        if (auto w = body->find("warm"); st && w != body->end() && !w->is_null()) {
+          if (w->is_boolean()) {
+            spec.warm = w->get<bool>();
+          } else {
+            st = Error("INVALID_REQUEST", "warm: must be true or false");
+          }
+        }
         if (st) {
           auto camera = cameraFrom(*body);
           if (camera) {
@@ -586,6 +622,10 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
                             logRegistry(s->options(), registry_actions::kAdd, "OK", cameraInfoLabel(*r), client,
                                         msSince(t0), "id=" + r->id + (r->hasCredentials ? " with credentials" : ""));
                             spdlog::info("camera {} ({}) added: {}", r->id, r->name, cameraInfoLabel(*r));
+                            if (r->warm) {
+                              auto a = s->options().registry->address(r->id);
+                              if (a) s->rewarm(std::nullopt, *a);
+                            }
                             http::Response resp = okJson(201, cameraJson(*r));
                             resp.headers.emplace("Location", "/api/cameras/" + r->id);
                             done(std::move(resp));
@@ -624,6 +664,10 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
                  auto s = weak.lock();
                  if (!s) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
                  const auto t0 = std::chrono::steady_clock::now();
+                 std::optional<ingest::CameraAddress> warmBefore;
+                 if (auto before = s->options().registry->get(id); before && before->warm) {
+                   if (auto a = s->options().registry->address(id)) warmBefore = *a;
+                 }
                  auto r = s->options().registry->update(id, change);
                  const std::string fields = changedFields(change);
                  for (auto* secret : {&change.username, &change.password}) {
@@ -637,6 +681,11 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
                  logRegistry(s->options(), registry_actions::kUpdate, "OK", cameraInfoLabel(*r), client, msSince(t0),
                              "id=" + id + " changed " + fields);
                  spdlog::info("camera {} updated ({})", id, fields);
+                 std::optional<ingest::CameraAddress> warmAfter;
+                 if (r->warm) {
+                   if (auto a = s->options().registry->address(id)) warmAfter = *a;
+                 }
+                 if (warmBefore || warmAfter) s->rewarm(warmBefore, warmAfter);
                  done(okJson(200, cameraJson(*r)));
                });
              }));
@@ -649,7 +698,9 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
                  if (!s) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
                  const auto& o = s->options();
                  const auto t0 = std::chrono::steady_clock::now();
+                 auto before = o.registry->address(id);
                  auto r = o.registry->remove(id);
+                 if (r && r->warm && before) s->rewarm(*before, std::nullopt);
                  if (!r) {
                    logRegistry(o, registry_actions::kDelete, r.error().code, "camera " + id, client, msSince(t0),
                                "id=" + id + ": " + r.error().message);

@@ -72,6 +72,7 @@ struct CameraPreviews::Camera final : ingest::PullSink {
   const std::string stageId;
   ingest::CameraPull pull;
   std::size_t viewers = 0;
+  bool warm = false;  // kept pulled while nobody watches (guarded by CameraPreviews::mutex_)
   std::chrono::steady_clock::time_point idleSince = std::chrono::steady_clock::now();
 
   // Stream description state, waited on by offer().
@@ -175,10 +176,7 @@ Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address
     if (--camera->viewers == 0) camera->idleSince = std::chrono::steady_clock::now();
   };
   if (fresh) {
-    std::promise<void> created;
-    engine_.createStage(camera->stageId, "", [&created] { created.set_value(); });
-    created.get_future().wait();
-    if (auto st = camera->pull.start(); !st) {
+    if (auto st = startPull(*camera); !st) {
       release();
       return st.error();
     }
@@ -234,6 +232,46 @@ Result<PreviewAnswer> CameraPreviews::offer(const ingest::CameraAddress& address
     log_->record({0, 0, actionlog::actions::kOffer, "OK", labelOf(address), client, created->sessionId, ms, ""});
   }
   return PreviewAnswer{created->sessionId, created->answerSdp, camera->stageId};
+}
+
+Status CameraPreviews::startPull(Camera& camera) {
+  std::promise<void> created;
+  engine_.createStage(camera.stageId, "", [&created] { created.set_value(); });
+  created.get_future().wait();
+  return camera.pull.start();
+}
+
+Status CameraPreviews::setWarm(const ingest::CameraAddress& address, bool warm) {
+  auto url = ingest::buildRtspUrl(address);
+  if (!url) return url.error();
+  std::shared_ptr<Camera> camera;
+  bool fresh = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cameras_.find(*url);
+    if (!warm) {
+      if (it != cameras_.end() && it->second->warm) {
+        it->second->warm = false;
+        if (it->second->viewers == 0) it->second->idleSince = std::chrono::steady_clock::now();
+      }
+      return {};
+    }
+    auto& slot = cameras_[*url];
+    if (!slot) {
+      slot = std::make_shared<Camera>(engine_, "camera-" + std::to_string(++nextStage_) + "-" + crypto::randomId(6),
+                                      address);
+      fresh = true;
+    }
+    slot->warm = true;
+    camera = slot;
+  }
+  if (!fresh) return {};
+  if (auto st = startPull(*camera); !st) {
+    std::lock_guard lock(mutex_);
+    camera->warm = false;  // the sweep stops it once it is idle
+    return st.error();
+  }
+  return {};
 }
 
 void CameraPreviews::endSession(const std::string& sessionId, const char* action, const std::string& result) {
@@ -292,7 +330,7 @@ void CameraPreviews::sweep() {
   {
     std::lock_guard lock(mutex_);
     for (auto it = cameras_.begin(); it != cameras_.end();) {
-      if (it->second->viewers == 0 && now - it->second->idleSince >= options_.linger) {
+      if (it->second->viewers == 0 && !it->second->warm && now - it->second->idleSince >= options_.linger) {
         stopping.push_back(it->second);
         it = cameras_.erase(it);
       } else {
@@ -309,7 +347,9 @@ void CameraPreviews::sweep() {
 
 CameraPreviews::Stats CameraPreviews::stats() const {
   std::lock_guard lock(mutex_);
-  return {cameras_.size(), sessions_.size()};
+  Stats s{cameras_.size(), sessions_.size(), 0};
+  for (const auto& [url, c] : cameras_) s.warm += c->warm ? 1 : 0;
+  return s;
 }
 
 }  // namespace stagecast::api

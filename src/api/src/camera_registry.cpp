@@ -482,6 +482,10 @@ Status CameraRegistry::load() {
     rec.info.path = *path;
     rec.info.transport = *transport;
     rec.info.createdAtMs = *created;
+    if (const json* warm = field(c, "warm"); warm != nullptr) {
+      if (!warm->is_boolean()) return corrupt(file, where + " (" + *id + "): warm: not a boolean");
+      rec.info.warm = warm->get<bool>();
+    }
     if (const json* cred = field(c, "credentials"); cred != nullptr && !cred->is_null()) {
       auto nonce = cred->is_object() ? stringField(*cred, "nonce") : std::nullopt;
       auto sealed = cred->is_object() ? stringField(*cred, "ciphertext") : std::nullopt;
@@ -525,6 +529,7 @@ Status CameraRegistry::save(const std::vector<Record>& records) const {
            {"port", r.info.port},
            {"path", r.info.path},
            {"transport", r.info.transport},
+           {"warm", r.info.warm},
            {"createdAt", r.info.createdAtMs}};
     if (r.credentials) {
       c["credentials"] = {{"alg", "A256GCM"},
@@ -565,6 +570,7 @@ Result<CameraInfo> CameraRegistry::add(const CameraSpec& spec) {
   rec.info.port = a.port;
   rec.info.path = a.path;
   rec.info.transport = a.transport;
+  rec.info.warm = spec.warm;
   rec.info.createdAtMs = now();
   if (!a.username.empty()) {
     auto sealed = seal(rec.info.id, a.username, a.password);
@@ -593,6 +599,7 @@ Result<CameraInfo> CameraRegistry::update(const std::string& id, const CameraCha
     if (auto st = unseal(rec, a); !st) return st.error();
   }
   if (change.name) rec.info.name = *change.name;
+  if (change.warm) rec.info.warm = *change.warm;
   if (change.ip) a.ip = *change.ip;
   if (change.port) a.port = *change.port;
   if (change.path) a.path = *change.path;

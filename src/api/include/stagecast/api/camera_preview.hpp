@@ -44,12 +44,17 @@ class CameraPreviews {
   Result<std::int64_t> extend(const std::string& sessionId);
   // The engine ended a session by itself (ICE/DTLS failure, consent).
   void sessionEnded(const std::string& stageId, const std::string& sessionId);
+  // A warm camera is pulled while nobody watches, so that a preview starts from its cached keyframe group at once
+  // instead of waiting for the camera's next keyframe. setWarm(false) lets it stop like any other once idle.
+  // Blocking when it starts a pull (call it off the event loops). Errors: the address's (INVALID_REQUEST).
+  Status setWarm(const ingest::CameraAddress& camera, bool warm);
   // Ends sessions past their TTL and stops pulls nobody watches; call periodically.
   void sweep();
 
   struct Stats {
     std::size_t cameras = 0;   // running pulls
     std::size_t sessions = 0;  // previews
+    std::size_t warm = 0;      // pulls kept while nobody watches
   };
   [[nodiscard]] Stats stats() const;
 
@@ -64,6 +69,8 @@ class CameraPreviews {
     std::chrono::steady_clock::time_point expires;
   };
   void endSession(const std::string& sessionId, const char* action, const std::string& result);
+  // Creates the camera's stage and starts its pull (blocking until the stage exists).
+  Status startPull(Camera& camera);
 
   engine::Engine& engine_;
   CameraPreviewOptions options_;

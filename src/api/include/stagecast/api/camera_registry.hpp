@@ -50,6 +50,7 @@ struct CameraInfo {
   std::string path = "/";
   std::string transport = "tcp";
   bool hasCredentials = false;
+  bool warm = false;             // keep the camera pulled while nobody watches: previews start from its cache
   std::int64_t createdAtMs = 0;  // UTC, ms since the epoch
 };
 
@@ -58,6 +59,7 @@ struct CameraInfo {
 struct CameraSpec {
   std::string name;
   ingest::CameraAddress address;
+  bool warm = false;
 };
 
 // A partial update: every field that is set replaces the stored one. An empty username removes the credentials
@@ -70,6 +72,7 @@ struct CameraChange {
   std::optional<std::string> transport;
   std::optional<std::string> username;
   std::optional<std::string> password;
+  std::optional<bool> warm;
 
   // Whether the change touches the credentials.
   [[nodiscard]] bool credentials() const { return username.has_value() || password.has_value(); }
