@@ -121,7 +121,7 @@ test('probe, offer, first frame, hangup; two previews share one pull', async () 
   assert.equal(b.offer.status, 200, JSON.stringify(b.offer));
   console.log(`first frame: ${a.firstFrameMs.toFixed(0)} ms (first preview), ${b.firstFrameMs.toFixed(0)} ms (second, shared pull)`);
   const stats = await api('/api/cameras/preview/stats', null, 'GET');
-  assert.deepEqual(stats.body.data, { pulls: 1, sessions: 2 }, 'one pull for two previews');
+  assert.deepEqual(stats.body.data, { pulls: 1, sessions: 2, warm: 0 }, 'one pull for two previews');
 
   assert.equal((await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId })).status, 200);
   const again = await api('/api/cameras/preview/webrtc/hangup', { sessionId: a.offer.sessionId });
