@@ -345,8 +345,8 @@ TEST_P(ActionLogTest, FourThreadsQueueTenThousandWhileTheWriterIsStuck) {
   RecordProperty("write_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(writeTime).count()));
 }
 
-// The same load against a free-running writer: recording ends long before the writer does, and all are written.
-TEST_P(ActionLogTest, FourThreadsRecordTenThousandFasterThanTheyAreWritten) {
+// The same load against a free-running writer: every record is written, none dropped.
+TEST_P(ActionLogTest, FourThreadsRecordTenThousandAndEveryRecordIsWritten) {
   auto log = open();
   ASSERT_NE(log, nullptr);
   constexpr int kThreads = 4;
@@ -366,7 +366,6 @@ TEST_P(ActionLogTest, FourThreadsRecordTenThousandFasterThanTheyAreWritten) {
   const auto start = SteadyClock::now();
   for (auto& th : threads) th.join();
   const auto recordTime = SteadyClock::now() - start;
-  const auto afterRecording = log->stats();
   log->flush();
   const auto writeTime = SteadyClock::now() - start;
 
@@ -375,14 +374,8 @@ TEST_P(ActionLogTest, FourThreadsRecordTenThousandFasterThanTheyAreWritten) {
   EXPECT_EQ(done.dropped, 0u);
   EXPECT_EQ(done.failed, 0u);
   EXPECT_EQ(queryAll(*log).size(), 10000u);
-  // When the last record() returned, the writer was still behind, and writing took more than twice as long as
-  // recording.
-  EXPECT_LT(afterRecording.written, 10000u);
-  EXPECT_LT(recordTime * 2, writeTime) << "recording took "
-                                       << std::chrono::duration_cast<std::chrono::microseconds>(recordTime).count()
-                                       << " us, writing "
-                                       << std::chrono::duration_cast<std::chrono::microseconds>(writeTime).count()
-                                       << " us";
+  // That record() never waits for the database is shown by FourThreadsQueueTenThousandWhileTheWriterIsStuck;
+  // the durations are reported, not asserted (speed is measured in benchmarks, not in tests).
   RecordProperty("record_ms",
                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(recordTime).count()));
   RecordProperty("write_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(writeTime).count()));
