@@ -16,7 +16,7 @@
 #include "stagecast/ingest/camera_pull.hpp"
 #include "stagecast/ingest/h265_packetizer.hpp"
 #include "stagecast/ingest/rtsp_probe.hpp"
-#include "stagecast/sfu/source_track.hpp"
+#include "stagecast/rtp/codec_info.hpp"
 
 using namespace stagecast;
 using namespace stagecast::ingest;
@@ -95,7 +95,7 @@ std::vector<AccessUnit> accessUnitsOf(const std::vector<VideoPayload>& payloads)
   for (const auto& p : payloads) {
     if (current.empty()) {
       unit = AccessUnit{p.timestamp, p.keyframeStart, {}};
-      EXPECT_EQ(sfu::h265KeyframeStart(p.data), p.keyframeStart) << "access unit " << out.size();
+      EXPECT_EQ(rtp::isKeyframeStart(rtp::VideoCodec::H265, p.data), p.keyframeStart) << "access unit " << out.size();
     } else {
       EXPECT_FALSE(p.keyframeStart);
       EXPECT_EQ(p.timestamp, unit.timestamp) << "timestamp changed inside access unit " << out.size();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "stagecast/ingest/h265_packetizer.hpp"
+#include "stagecast/rtp/codec_info.hpp"
 #include "stagecast/rtp/rtp_packet.hpp"
 #include "stagecast/sfu/outgoing_stream.hpp"
 #include "stagecast/sfu/source_track.hpp"
@@ -12,6 +13,8 @@ using namespace stagecast;
 using namespace stagecast::ingest;
 
 namespace {
+
+bool h265Key(BytesView payload) { return rtp::isKeyframeStart(rtp::VideoCodec::H265, payload); }
 
 Bytes nalUnit(std::uint8_t type, std::size_t size, std::uint8_t seed = 0) {
   Bytes n{static_cast<std::uint8_t>(type << 1), 0x01};
@@ -52,17 +55,17 @@ std::vector<Bytes> packets(const std::vector<h265::RtpPayload>& payloads, std::u
 TEST(H265Keyframes, PayloadInspection) {
   for (std::uint8_t t = 0; t < 48; ++t) {
     const bool key = h265::isIrap(t) || t == h265::nal::kVps || t == h265::nal::kSps;
-    EXPECT_EQ(sfu::h265KeyframeStart(nalUnit(t, 6)), key) << "type " << int{t};
+    EXPECT_EQ(h265Key(nalUnit(t, 6)), key) << "type " << int{t};
   }
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{}));
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x26}));
+  EXPECT_FALSE(h265Key(Bytes{}));
+  EXPECT_FALSE(h265Key(Bytes{0x26}));
   // Payload header first bytes: AP (48) 0x60, FU (49) 0x62, PACI (50) 0x64.
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x62, 0x01}));              // FU without its FU header
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x62, 0x01, 0x13}));        // FU continuation of an IDR
-  EXPECT_TRUE(sfu::h265KeyframeStart(Bytes{0x62, 0x01, 0x93}));         // FU start of an IDR
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x62, 0x01, 0x81}));        // FU start of a TRAIL_R
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x60, 0x01, 0x00, 0x09}));  // AP whose unit overruns
-  EXPECT_FALSE(sfu::h265KeyframeStart(Bytes{0x64, 0x01, 0x93}));        // PACI
+  EXPECT_FALSE(h265Key(Bytes{0x62, 0x01}));              // FU without its FU header
+  EXPECT_FALSE(h265Key(Bytes{0x62, 0x01, 0x13}));        // FU continuation of an IDR
+  EXPECT_TRUE(h265Key(Bytes{0x62, 0x01, 0x93}));         // FU start of an IDR
+  EXPECT_FALSE(h265Key(Bytes{0x62, 0x01, 0x81}));        // FU start of a TRAIL_R
+  EXPECT_FALSE(h265Key(Bytes{0x60, 0x01, 0x00, 0x09}));  // AP whose unit overruns
+  EXPECT_FALSE(h265Key(Bytes{0x64, 0x01, 0x93}));        // PACI
 }
 
 TEST(H265Keyframes, WhatThePacketizerSendsIsRecognised) {
@@ -71,19 +74,19 @@ TEST(H265Keyframes, WhatThePacketizerSendsIsRecognised) {
   const auto irap = packetizer.packetize(annexB({kVps, kSps, kPps, nalUnit(h265::nal::kIdrWRadl, 1000, 4)}));
   ASSERT_GE(irap.size(), 3u);
   EXPECT_EQ(h265::nalType(irap[0].data[0]), h265::nal::kAp);
-  EXPECT_TRUE(sfu::h265KeyframeStart(irap[0].data));
+  EXPECT_TRUE(h265Key(irap[0].data));
   const auto trail = packetizer.packetize(annexB({nalUnit(h265::nal::kTrailR, 700, 5)}));
   ASSERT_GE(trail.size(), 2u);
-  for (const auto& p : trail) EXPECT_FALSE(sfu::h265KeyframeStart(p.data));
+  for (const auto& p : trail) EXPECT_FALSE(h265Key(p.data));
   // A CRA picture without its parameter sets: they are put in front from the cache, and that AP is the start.
   const auto cra = packetizer.packetize(annexB({nalUnit(h265::nal::kCra, 900, 6)}));
-  EXPECT_TRUE(sfu::h265KeyframeStart(cra[0].data));
+  EXPECT_TRUE(h265Key(cra[0].data));
   // Without anything cached, the IRAP slice's first fragment is the start.
   h265::Packetizer fresh({.mtu = 300});
   const auto bare = fresh.packetize(annexB({nalUnit(h265::nal::kBlaWLp, 900, 7)}));
   EXPECT_EQ(h265::nalType(bare[0].data[0]), h265::nal::kFu);
-  EXPECT_TRUE(sfu::h265KeyframeStart(bare[0].data));
-  for (std::size_t i = 1; i < bare.size(); ++i) EXPECT_FALSE(sfu::h265KeyframeStart(bare[i].data));
+  EXPECT_TRUE(h265Key(bare[0].data));
+  for (std::size_t i = 1; i < bare.size(); ++i) EXPECT_FALSE(h265Key(bare[i].data));
 }
 
 TEST(H265Keyframes, SourceCachesTheGroupFromTheParameterSets) {

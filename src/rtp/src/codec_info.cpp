@@ -67,6 +67,35 @@ bool h264KeyframeStart(BytesView payload) {
   return false;
 }
 
+// H.265 Table 7-1: IRAP pictures (16..21), VPS (32), SPS (33).
+bool isH265KeyNal(std::uint8_t type) { return (type >= 16 && type <= 21) || type == 32 || type == 33; }
+
+bool h265KeyframeStart(BytesView payload) {
+  ByteReader r(payload);
+  // RFC 7798 §1.1.4 payload header: F(1) Type(6) LayerId(6) TID(3).
+  std::uint16_t header = 0;
+  if (!r.readU16(header)) return false;
+  const auto type = static_cast<std::uint8_t>((header >> 9) & 0x3f);
+  if (type < 48) return isH265KeyNal(type);  // §4.4.1 single NAL unit packet
+  if (type == 48) {
+    // §4.4.2 aggregation packet, without DONL/DOND (sprop-max-don-diff 0): repeated (16-bit size, NAL unit).
+    while (!r.empty()) {
+      std::uint16_t size = 0;
+      BytesView unit;
+      if (!r.readU16(size) || !r.readBytes(size, unit)) return false;
+      if (!unit.empty() && isH265KeyNal((unit[0] >> 1) & 0x3f)) return true;
+    }
+    return false;
+  }
+  if (type == 49) {
+    // §4.4.3 fragmentation unit: FU header S(1) E(1) FuType(6).
+    std::uint8_t fu = 0;
+    if (!r.readU8(fu)) return false;
+    return (fu & 0x80) != 0 && isH265KeyNal(fu & 0x3f);
+  }
+  return false;  // §4.4.4 PACI and the unspecified types
+}
+
 bool vp9KeyframeStart(BytesView payload) {
   // draft-ietf-payload-vp9 §4.2: I P L F B E V Z. Keyframe start: B=1 (start of frame), P=0 (not inter-predicted).
   if (payload.empty()) return false;
@@ -90,6 +119,8 @@ bool isKeyframeStart(VideoCodec codec, BytesView payload) {
       return vp9KeyframeStart(payload);
     case VideoCodec::H264:
       return h264KeyframeStart(payload);
+    case VideoCodec::H265:
+      return h265KeyframeStart(payload);
     case VideoCodec::AV1:
       return av1KeyframeStart(payload);
     case VideoCodec::Unknown:

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "stagecast/common/byte_reader.hpp"
 #include "stagecast/common/text.hpp"
 #include "stagecast/sfu/outgoing_stream.hpp"
 
@@ -14,41 +13,9 @@ rtp::VideoCodec videoCodecFromName(const std::string& name) {
   if (n == "VP8") return rtp::VideoCodec::VP8;
   if (n == "VP9") return rtp::VideoCodec::VP9;
   if (n == "H264") return rtp::VideoCodec::H264;
+  if (n == "H265") return rtp::VideoCodec::H265;
   if (n == "AV1") return rtp::VideoCodec::AV1;
   return rtp::VideoCodec::Unknown;
-}
-
-namespace {
-
-// H.265 Table 7-1: IRAP pictures (16..21), VPS (32), SPS (33).
-bool isH265KeyNal(std::uint8_t type) { return (type >= 16 && type <= 21) || type == 32 || type == 33; }
-
-}  // namespace
-
-bool h265KeyframeStart(BytesView payload) {
-  ByteReader r(payload);
-  // RFC 7798 §1.1.4 payload header: F(1) Type(6) LayerId(6) TID(3).
-  std::uint16_t header = 0;
-  if (!r.readU16(header)) return false;
-  const auto type = static_cast<std::uint8_t>((header >> 9) & 0x3f);
-  if (type < 48) return isH265KeyNal(type);  // §4.4.1 single NAL unit packet
-  if (type == 48) {
-    // §4.4.2 aggregation packet, without DONL/DOND (sprop-max-don-diff 0): repeated (16-bit size, NAL unit).
-    while (!r.empty()) {
-      std::uint16_t size = 0;
-      BytesView unit;
-      if (!r.readU16(size) || !r.readBytes(size, unit)) return false;
-      if (!unit.empty() && isH265KeyNal((unit[0] >> 1) & 0x3f)) return true;
-    }
-    return false;
-  }
-  if (type == 49) {
-    // §4.4.3 fragmentation unit: FU header S(1) E(1) FuType(6).
-    std::uint8_t fu = 0;
-    if (!r.readU8(fu)) return false;
-    return (fu & 0x80) != 0 && isH265KeyNal(fu & 0x3f);
-  }
-  return false;  // §4.4.4 PACI and the unspecified types
 }
 
 SourceTrack::SourceTrack(std::string kind, std::size_t gopMaxPackets, std::size_t gopMaxBytes)
@@ -59,7 +26,6 @@ void SourceTrack::attachPublisher(const sdp::Codec& codec) {
   live_ = true;
   codec_ = codec;
   videoCodec_ = isVideo() ? videoCodecFromName(codec.name) : rtp::VideoCodec::Unknown;
-  h265_ = isVideo() && iequals(codec.name, "H265");
   gop_.clear();
   gopBytes_ = 0;
   gopValid_ = false;
@@ -109,7 +75,7 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
 }
 
 bool SourceTrack::isKeyframeStart(BytesView payload) const {
-  return h265_ ? h265KeyframeStart(payload) : rtp::isKeyframeStart(videoCodec_, payload);
+  return rtp::isKeyframeStart(videoCodec_, payload);
 }
 
 void SourceTrack::addSink(OutgoingStream* sink) {

@@ -92,7 +92,6 @@ class SourceTrack {
   std::uint32_t generation_ = 0;
   std::optional<sdp::Codec> codec_;
   rtp::VideoCodec videoCodec_ = rtp::VideoCodec::Unknown;
-  bool h265_ = false;  // H.265, which rtp::VideoCodec does not name
   std::vector<OutgoingStream*> sinks_;
   std::deque<SharedPacket> gop_;
   std::size_t gopBytes_ = 0;
@@ -107,10 +106,5 @@ class SourceTrack {
 };
 
 rtp::VideoCodec videoCodecFromName(const std::string& name);
-
-// RFC 7798: whether an H.265 payload begins an access unit a decoder can start at. A single NAL unit packet, an
-// aggregation packet holding such a unit, or a fragmentation unit with S=1, whose NAL unit is an IRAP picture
-// (BLA, IDR, CRA: types 16..21) or a VPS or SPS (sent in front of one, as an H.264 SPS is in front of an IDR).
-bool h265KeyframeStart(BytesView payload);
 
 }  // namespace stagecast::sfu
