@@ -749,13 +749,21 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
 
   // --- WHEP for registered cameras (RFC 9725 conventions, as /whep/{stage}) --------------------------------
 
-  router.add("POST", "/whep/camera/{cameraId}", [weak](http::Request& req, http::Responder done) {
-    auto self = weak.lock();
-    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+  // Both WHEP camera routes: the registry and the previews must be enabled (absent: 404). Each checks the bearer.
+  auto whepRoute = [weak](auto fn) {
+    return [weak, fn](http::Request& req, http::Responder done) {
+      auto self = weak.lock();
+      if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+      if (self->options().registry == nullptr || self->options().previews == nullptr) {
+        return done(errorResponse(Error("NOT_FOUND", "camera previews are not enabled")));
+      }
+      fn(self, req, std::move(done));
+    };
+  };
+
+  router.add("POST", "/whep/camera/{cameraId}", whepRoute([weak](const std::shared_ptr<CameraApi>& self,
+                                                                  http::Request& req, http::Responder done) {
     const auto& o = self->options();
-    if (o.registry == nullptr || o.previews == nullptr) {
-      return done(errorResponse(Error("NOT_FOUND", "camera previews are not enabled")));
-    }
     const std::string cameraId = req.params["cameraId"];
     // The credential first: nothing about the camera is told to a client without one.
     if (auto st = authorizeViewer(o, req, cameraId); !st) return done(errorResponse(st.error()));
@@ -790,17 +798,13 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
       for (const auto& ice : so.iceServers) resp.headers.emplace("Link", iceServerLink(ice));
       done(std::move(resp));
     });
-  });
+  }));
 
   // RFC 9725 §4.3: DELETE of the session resource ends it. (No PATCH: trickle ICE and ICE restarts are not
   // offered for camera sessions, so the router answers 405, as §4.3.1 asks.)
-  router.add("DELETE", "/whep/camera/{cameraId}/{sessionId}", [weak](http::Request& req, http::Responder done) {
-    auto self = weak.lock();
-    if (!self) return done(errorResponse(Error("SHUTTING_DOWN", "the server is stopping")));
+  router.add("DELETE", "/whep/camera/{cameraId}/{sessionId}", whepRoute([](const std::shared_ptr<CameraApi>& self,
+                                                                              http::Request& req, http::Responder done) {
     const auto& o = self->options();
-    if (o.registry == nullptr || o.previews == nullptr) {
-      return done(errorResponse(Error("NOT_FOUND", "camera previews are not enabled")));
-    }
     const std::string cameraId = req.params["cameraId"];
     const std::string sessionId = req.params["sessionId"];
     if (auto st = authorizeViewer(o, req, cameraId); !st) return done(errorResponse(st.error()));
@@ -812,7 +816,7 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     self->forget(sessionId);
     if (!st) return done(errorResponse(st.error()));
     done(http::Response{200, {}, ""});
-  });
+  }));
 
   router.add("GET", "/api/logs", [weak](http::Request& req, http::Responder done) {
     auto self = weak.lock();
