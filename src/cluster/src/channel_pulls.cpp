@@ -230,26 +230,26 @@ struct ChannelPulls::Impl : std::enable_shared_from_this<Impl> {
     asio::post(connector, [weak, channelId, generation, o, target = p.target]() mutable {
       auto self = weak.lock();
       if (!self || self->stopping) return;
-      // The origin's broadcaster sends one video codec: offer them in turn until the video is accepted.
-      Result<std::shared_ptr<client::NativePeer>> peer = Error("PULL_FAILED", "no attempt");
-      for (auto codec : {client::VideoCodecKind::H264, client::VideoCodecKind::VP8}) {
-        o.videoCodec = codec;
-        // Only the kept attempt may report its end: a discarded one is closed on purpose.
-        auto kept = std::make_shared<std::atomic<bool>>(true);
-        o.onClosed = [weak, channelId, generation, kept](const Error& e) {
-          auto s = weak.lock();
-          if (!s || !*kept) return;
-          spdlog::warn("channel {}: pull connection lost: {} ({})", channelId, e.code, e.message);
-          s->failed(channelId, generation);
-        };
-        peer = client::NativePeer::connect(self->io, o);
-        if (!peer) continue;
+      // The origin's broadcaster sends one video codec: offer every one it may be, the origin answers with its.
+      o.videoCodec = client::VideoCodecKind::H264;
+      o.moreVideoCodecs = {client::VideoCodecKind::VP8};
+      // A pull discarded below is closed on purpose: only a kept one reports its end.
+      auto kept = std::make_shared<std::atomic<bool>>(true);
+      o.onClosed = [weak, channelId, generation, kept](const Error& e) {
+        auto s = weak.lock();
+        if (!s || !*kept) return;
+        spdlog::warn("channel {}: pull connection lost: {} ({})", channelId, e.code, e.message);
+        s->failed(channelId, generation);
+      };
+      auto peer = client::NativePeer::connect(self->io, o);
+      if (peer) {
         auto answer = sdp::parse((*peer)->answerSdp());
-        if (answer && answeredCodec(*answer, "video")) break;
-        *kept = false;  // before the DELETE: the origin's close_notify may come back at once
-        deleteResource(**peer, target, self->options.httpTimeout);
-        asio::post(self->io, [p = *peer] { p->close(); });
-        peer = Error("NO_COMMON_CODEC", "the origin did not accept the offered video codec");
+        if (!answer || !answeredCodec(*answer, "video")) {
+          *kept = false;  // before the DELETE: the origin's close_notify may come back at once
+          deleteResource(**peer, target, self->options.httpTimeout);
+          asio::post(self->io, [p = *peer] { p->close(); });
+          peer = Error("NO_COMMON_CODEC", "the origin did not accept the offered video codecs");
+        }
       }
       asio::post(self->io, [weak, channelId, generation, target, peer = std::move(peer)]() mutable {
         if (auto s = weak.lock()) s->connected(channelId, generation, target, std::move(peer));
