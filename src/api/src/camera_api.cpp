@@ -12,6 +12,7 @@
 
 #include "stagecast/api/control_api.hpp"
 #include "stagecast/api/errors.hpp"
+#include "stagecast/api/json_body.hpp"
 #include "stagecast/auth/base64url.hpp"
 #include "stagecast/common/crypto.hpp"
 #include "stagecast/common/log.hpp"
@@ -269,16 +270,12 @@ bool authorized(const CameraApiOptions& o, const http::Request& req, http::Respo
 
 // Parses a JSON object body within the size limit; answers the request itself when it cannot.
 std::optional<json> jsonBody(const CameraApiOptions& o, const http::Request& req, http::Responder& done) {
-  if (req.body.size() > o.maxBodyBytes) {
-    done(errorResponse(Error("INVALID_REQUEST", "body: larger than " + std::to_string(o.maxBodyBytes) + " bytes")));
+  auto body = jsonObjectBody(req.body, o.maxBodyBytes);
+  if (!body) {
+    done(errorResponse(body.error()));
     return std::nullopt;
   }
-  auto body = json::parse(req.body, nullptr, false);
-  if (!body.is_object()) {
-    done(errorResponse(Error("INVALID_REQUEST", "body: a JSON object is required")));
-    return std::nullopt;
-  }
-  return body;
+  return std::move(*body);
 }
 
 std::int64_t wallNowMs(const CameraApiOptions& o) {
@@ -526,11 +523,11 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     const auto& o = self->options();
     if (!authorized(o, req, done)) return;
     if (o.previews == nullptr) return done(errorResponse(Error("NOT_FOUND", "previews are not enabled")));
-    auto body = json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("sessionId") || !body["sessionId"].is_string()) {
-      return done(errorResponse(Error("INVALID_REQUEST", "sessionId: is required")));
-    }
-    const std::string sessionId = body["sessionId"].get<std::string>();
+    auto body = StringMembers::parse(req.body, {"sessionId"}, o.maxBodyBytes);
+    if (!body) return done(errorResponse(body.error()));
+    auto id = body->get("sessionId");
+    if (!id) return done(errorResponse(id.error()));
+    const std::string& sessionId = *id;
     auto st = o.previews->hangup(sessionId, req.remote.toString());
     self->forget(sessionId);
     if (!st) return done(errorResponse(st.error()));
@@ -543,11 +540,11 @@ std::shared_ptr<CameraApi> registerCameraRoutes(http::Router& router, CameraApiO
     const auto& o = self->options();
     if (!authorized(o, req, done)) return;
     if (o.previews == nullptr) return done(errorResponse(Error("NOT_FOUND", "previews are not enabled")));
-    auto body = json::parse(req.body, nullptr, false);
-    if (!body.is_object() || !body.contains("sessionId") || !body["sessionId"].is_string()) {
-      return done(errorResponse(Error("INVALID_REQUEST", "sessionId: is required")));
-    }
-    const std::string sessionId = body["sessionId"].get<std::string>();
+    auto body = StringMembers::parse(req.body, {"sessionId"}, o.maxBodyBytes);
+    if (!body) return done(errorResponse(body.error()));
+    auto id = body->get("sessionId");
+    if (!id) return done(errorResponse(id.error()));
+    const std::string& sessionId = *id;
     auto left = o.previews->extend(sessionId);
     if (!left) return done(errorResponse(left.error()));
     self->touch(sessionId);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stagecast/api/errors.hpp"
+#include "stagecast/api/json_body.hpp"
 #include "stagecast/common/log.hpp"
 
 namespace stagecast::api {
@@ -36,31 +37,6 @@ http::Response ok(json data, std::string message = {}) {
   if (!message.empty()) j["message"] = std::move(message);
   if (!data.is_null()) j["data"] = std::move(data);
   return http::Response::json(200, j.dump());
-}
-
-// The parsed JSON object body of a request, or a 400 naming the problem.
-Result<json> jsonBody(const http::Request& req, std::size_t limit) {
-  if (req.body.size() > limit) {
-    return Error("INVALID_REQUEST", "body: larger than " + std::to_string(limit) + " bytes");
-  }
-  if (req.body.empty()) return Error("INVALID_REQUEST", "body: a JSON object is required");
-  auto j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) return Error("INVALID_REQUEST", "body: malformed JSON");
-  if (!j.is_object()) return Error("INVALID_REQUEST", "body: must be a JSON object");
-  return j;
-}
-
-// A string field: required unless `optional`; a wrong type is always an error.
-Result<std::string> field(const json& body, const char* name, bool optional = false) {
-  auto it = body.find(name);
-  if (it == body.end() || it->is_null()) {
-    if (optional) return std::string();
-    return Error("INVALID_REQUEST", std::string(name) + ": is required");
-  }
-  if (!it->is_string()) return Error("INVALID_REQUEST", std::string(name) + ": must be a string");
-  std::string v = it->get<std::string>();
-  if (v.empty() && !optional) return Error("INVALID_REQUEST", std::string(name) + ": must not be empty");
-  return v;
 }
 
 json stageJson(const control::StageView& s, bool withToken) {
@@ -230,11 +206,11 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
 
   // --- viewers ---
   router.add("POST", "/api/token/viewer", guarded(options, false, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = jsonObjectBody(req.body, limit);
                if (!body) return errorResponse(body.error());
-               auto user = field(*body, "userId");
+               auto user = stringMember(*body, "userId");
                if (!user) return errorResponse(user.error());
-               auto channel = field(*body, "channelId", true);
+               auto channel = stringMember(*body, "channelId", true);
                if (!channel) return errorResponse(channel.error());
                json attributes = json::object();
                if (auto a = body->find("attributes"); a != body->end() && !a->is_null()) attributes = *a;
@@ -253,13 +229,13 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
              }));
 
   router.add("POST", "/api/viewer/rejoin", guarded(options, false, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"userId", "stageArn", "participantId"}, limit);
                if (!body) return errorResponse(body.error());
-               auto user = field(*body, "userId");
+               auto user = body->get("userId");
                if (!user) return errorResponse(user.error());
-               auto arn = field(*body, "stageArn");
+               auto arn = body->get("stageArn");
                if (!arn) return errorResponse(arn.error());
-               auto pid = field(*body, "participantId");
+               auto pid = body->get("participantId");
                if (!pid) return errorResponse(pid.error());
                auto n = svc.rejoin(*user, *arn, *pid);
                if (!n) return errorResponse(n.error());
@@ -274,11 +250,11 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
           .dump();
   router.add("POST", "/api/viewer/heartbeat",
              guarded(options, false, [&svc, limit, heartbeatAnswer](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"userId", "stageArn"}, limit);
                if (!body) return errorResponse(body.error());
-               auto user = field(*body, "userId");
+               auto user = body->get("userId");
                if (!user) return errorResponse(user.error());
-               auto arn = field(*body, "stageArn");
+               auto arn = body->get("stageArn");
                if (!arn) return errorResponse(arn.error());
                auto n = svc.heartbeat(*user, *arn);
                if (!n) return errorResponse(n.error());
@@ -286,11 +262,11 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
              }));
 
   router.add("POST", "/api/viewer/leave", guarded(options, false, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"userId", "stageArn"}, limit);
                if (!body) return errorResponse(body.error());
-               auto user = field(*body, "userId");
+               auto user = body->get("userId");
                if (!user) return errorResponse(user.error());
-               auto arn = field(*body, "stageArn");
+               auto arn = body->get("stageArn");
                if (!arn) return errorResponse(arn.error());
                auto n = svc.leave(*user, *arn);
                if (!n) return errorResponse(n.error());
@@ -306,9 +282,9 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
              }));
 
   router.add("POST", "/api/broadcaster/stage-token", guarded(options, false, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"stageArn"}, limit);
                if (!body) return errorResponse(body.error());
-               auto arn = field(*body, "stageArn");
+               auto arn = body->get("stageArn");
                if (!arn) return errorResponse(arn.error());
                auto s = svc.stageToken(*arn);
                if (!s) return errorResponse(s.error());
@@ -337,11 +313,11 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
 
   // --- media nodes ---
   router.add("POST", "/api/media/register", guarded(options, true, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = jsonObjectBody(req.body, limit);
                if (!body) return errorResponse(body.error());
-               auto id = field(*body, "serverId");
+               auto id = stringMember(*body, "serverId");
                if (!id) return errorResponse(id.error());
-               auto ip = field(*body, "ipAddress");
+               auto ip = stringMember(*body, "ipAddress");
                if (!ip) return errorResponse(ip.error());
                auto port = body->find("port");
                if (port == body->end() || !port->is_number_integer() || port->get<std::int64_t>() < 1 ||
@@ -354,9 +330,9 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
                return ok(json{{"serverId", *id}, {"heartbeatInterval", 30}}, "registered");
              }));
   router.add("POST", "/api/media/heartbeat", guarded(options, true, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"serverId"}, limit);
                if (!body) return errorResponse(body.error());
-               auto id = field(*body, "serverId");
+               auto id = body->get("serverId");
                if (!id) return errorResponse(id.error());
                auto st = svc.mediaNodeHeartbeat(*id);
                if (!st) return errorResponse(st.error());
@@ -377,9 +353,9 @@ std::shared_ptr<NotificationHub> registerControlRoutes(http::Router& router, con
                return ok(json{{"stages", out}, {"nodes", nodeList}});
              }));
   router.add("POST", "/api/media/token", guarded(options, true, [&svc, limit](http::Request& req) {
-               auto body = jsonBody(req, limit);
+               auto body = StringMembers::parse(req.body, {"stageArn"}, limit);
                if (!body) return errorResponse(body.error());
-               auto arn = field(*body, "stageArn");
+               auto arn = body->get("stageArn");
                if (!arn) return errorResponse(arn.error());
                auto s = svc.mediaToken(*arn);
                if (!s) return errorResponse(s.error());

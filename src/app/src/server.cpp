@@ -79,7 +79,8 @@ Result<std::string> generatedApiKey(const std::string& dataDir) {
 struct Server::Impl {
   ServerConfig config;
   std::unique_ptr<engine::Engine> engine;
-  boost::asio::io_context io;
+  // One event loop per HTTP thread; the HTTP server deals connections out over them.
+  std::vector<std::unique_ptr<boost::asio::io_context>> httpLoops;
   http::Router router;
   std::unique_ptr<http::Server> http;
   std::vector<std::thread> httpThreads;
@@ -278,7 +279,12 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
 
   http::ServerOptions ho;
   ho.maxBodyBytes = config.maxBodyBytes;
-  impl.http = std::make_unique<http::Server>(impl.io, impl.router, ho);
+  std::vector<boost::asio::io_context*> loops;
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, config.httpThreads); ++i) {
+    impl.httpLoops.push_back(std::make_unique<boost::asio::io_context>(1));
+    loops.push_back(impl.httpLoops.back().get());
+  }
+  impl.http = std::make_unique<http::Server>(std::move(loops), impl.router, ho);
   if (auto st = impl.http->listen(*httpEp); !st) return st.error();
 
   // Several nodes on one store: a broadcast published here is offered to the others at this node's URL, and
@@ -315,11 +321,12 @@ Status Server::start() {
     pthread_setname_np(pthread_self(), "control");
     impl.controlIo.run();
   });
-  const std::size_t threads = std::max<std::size_t>(1, impl.config.httpThreads);
-  for (std::size_t i = 0; i < threads; ++i) {
-    impl.httpThreads.emplace_back([&impl] {
+  for (auto& loop : impl.httpLoops) {
+    impl.httpThreads.emplace_back([io = loop.get()] {
       pthread_setname_np(pthread_self(), "http");
-      impl.io.run();
+      // A loop that has no connection yet must keep waiting for one; stop() ends it.
+      auto work = boost::asio::make_work_guard(*io);
+      io->run();
     });
   }
   impl.ready = true;
@@ -342,9 +349,9 @@ void Server::stop() {
   // Media first: sessions are closed (DTLS close_notify) while their sockets still exist.
   if (impl.engine) impl.engine->stop();
   if (impl.http) {
-    boost::asio::post(impl.io, [&impl] {
+    boost::asio::post(*impl.httpLoops.front(), [&impl] {
       impl.http->stop();
-      impl.io.stop();
+      for (auto& loop : impl.httpLoops) loop->stop();
     });
   }
   for (auto& t : impl.httpThreads) {
@@ -356,6 +363,9 @@ void Server::stop() {
   impl.cameraRegistry.reset();
   impl.previews.reset();   // stops the camera pulls
   impl.actionLog.reset();  // flushes
+  // Handlers still queued on the stopped loops (a connection's close, a late response) are destroyed here,
+  // while everything they may refer to (router, channels, notification hub) still exists.
+  impl.httpLoops.clear();
   spdlog::info("stopped");
 }
 

@@ -108,7 +108,18 @@ Response Response::error(int status, const std::string& code, const std::string&
 }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
-  routes_.push_back(Route{std::move(method), splitPath(pattern), std::move(handler)});
+  auto segments = splitPath(pattern);
+  // Ranks cover kRankedSegments segments; longer literal routes are left to the scan and its tie rule.
+  const bool literal = segments.size() <= kRankedSegments &&
+                       std::none_of(segments.begin(), segments.end(), [&](const std::string& seg) {
+                         return isCapture(seg) || seg == "*";
+                       });
+  if (literal) {
+    std::string path;
+    for (const auto& seg : segments) path += "/" + seg;
+    literalRoutes_[path].push_back(routes_.size());
+  }
+  routes_.push_back(Route{std::move(method), std::move(segments), std::move(handler)});
 }
 
 void Router::addWebSocket(std::string pattern, WebSocketHandler handler) {
@@ -117,6 +128,14 @@ void Router::addWebSocket(std::string pattern, WebSocketHandler handler) {
 
 const Handler* Router::match(Request& request, bool& pathExists) const {
   pathExists = false;
+  if (auto it = literalRoutes_.find(request.path); it != literalRoutes_.end()) {
+    for (const auto index : it->second) {
+      if (routes_[index].method != request.method) continue;
+      pathExists = true;
+      request.params.clear();
+      return &routes_[index].handler;
+    }
+  }
   const auto path = splitPath(request.path);
   const Route* best = nullptr;
   std::uint64_t bestRank = 0;

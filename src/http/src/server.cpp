@@ -21,11 +21,13 @@
 #include <limits>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <variant>
 
 #include <spdlog/spdlog.h>
 
 #include "stagecast/common/text.hpp"
+#include "stagecast/http/response_head.hpp"
 #include "stagecast/http/server.hpp"
 
 namespace stagecast::http {
@@ -52,6 +54,7 @@ constexpr std::chrono::seconds kWebSocketCloseTimeout{5};
 constexpr std::size_t kMaxWebSocketKeyBytes = 24;        // base64 of the 16-byte nonce (RFC 6455 §4.1)
 constexpr std::size_t kMaxCloseReasonBytes = 123;        // a control frame carries at most 125 bytes
 constexpr std::size_t kKeptReadBufferBytes = 16 * 1024;  // a larger read buffer is released after its message
+constexpr std::size_t kKeptHeadBytes = 4 * 1024;          // a larger response head buffer is released after use
 
 // Permessage-deflate is compiled out: notifications are small and compression costs CPU per connection.
 using WsStream = websocket::stream<beast::tcp_stream, false>;
@@ -174,11 +177,11 @@ class Connection {
 // State shared by the Server and its connections; outlives the Server while connections are still closing.
 class Core : public std::enable_shared_from_this<Core> {
  public:
-  Core(net::io_context& io, Router& router, ServerOptions options)
-      : io_(io),
+  Core(std::vector<net::io_context*> loops, Router& router, ServerOptions options)
+      : loops_(std::move(loops)),
         router_(router),
         options_(std::move(options)),
-        acceptor_(net::make_strand(io)),
+        acceptor_(net::make_strand(*loops_.front())),
         retryTimer_(acceptor_.get_executor()),
         sweepTimer_(acceptor_.get_executor()) {}
 
@@ -202,7 +205,8 @@ class Core : public std::enable_shared_from_this<Core> {
   void sweep();
   void onAccept(beast::error_code ec, tcp::socket socket);
 
-  net::io_context& io_;
+  const std::vector<net::io_context*> loops_;  // connections are dealt out over these in turn
+  std::size_t nextLoop_ = 0;                    // on the acceptor's strand
   Router& router_;
   const ServerOptions options_;
   tcp::acceptor acceptor_;  // used on its strand only (after listen)
@@ -224,13 +228,13 @@ thread_local Session* tDispatching = nullptr;
 class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<Core> core, Endpoint remote)
-      : Connection(socket.get_executor()), stream_(std::move(socket)), core_(std::move(core)), remote_(remote) {}
+      : Connection(socket.get_executor()), socket_(std::move(socket)), core_(std::move(core)), remote_(remote) {}
   ~Session() override { core_->remove(weak_from_this()); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void start() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
   }
   void stop() override { close(); }
   [[nodiscard]] bool expired(std::chrono::steady_clock::time_point now) const override {
@@ -258,10 +262,13 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   void linger();
   void onLinger(beast::error_code ec, std::size_t n);
 
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::optional<bhttp::response<bhttp::string_body>> response_;       // kept alive while it is written
+  // The response being written: its head (status line and fields, serialized here) and its body. Kept until
+  // the write completes; the head's buffer is reused by the connection's next response.
+  std::string responseHead_;
+  std::string responseBody_;
   std::optional<bhttp::request<bhttp::string_body>> upgradeRequest_;  // a WebSocket upgrade being routed
   std::shared_ptr<Core> core_;
   // While a handler holds the responder no I/O is pending, so the session keeps itself alive; the cycle ends
@@ -404,7 +411,8 @@ Status Core::listen(const Endpoint& endpoint) {
 
 void Core::accept() {
   if (!acceptor_.is_open()) return;
-  acceptor_.async_accept(net::make_strand(io_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+  net::io_context& loop = *loops_[nextLoop_++ % loops_.size()];
+  acceptor_.async_accept(net::make_strand(loop), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
     self->onAccept(ec, std::move(s));
   });
 }
@@ -499,8 +507,8 @@ void Session::close() {
   closed_ = true;
   awaiting_ = false;
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 void Session::readRequest() {
@@ -510,11 +518,13 @@ void Session::readRequest() {
   keepAlive_ = false;
   version_ = 11;
   parser_.emplace();
+  // Eager: a body that arrived with the header is parsed at once, without a second read operation.
+  parser_->eager(true);
   parser_->body_limit(options.maxBodyBytes);
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(options.maxHeaderBytes, std::numeric_limits<std::uint32_t>::max())));
   armDeadline(options.idleTimeout);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
+  bhttp::async_read_header(socket_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
 }
 
@@ -522,7 +532,7 @@ void Session::onHeader(beast::error_code ec) {
   if (ec) return onReadError(ec);
   const auto& req = parser_->get();
   if (req.version() >= 11 && !parser_->is_done() && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
-    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+    net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
                      [self = shared_from_this()](beast::error_code writeEc, std::size_t) {
                        if (writeEc) return self->close();
                        self->readBody();
@@ -535,7 +545,7 @@ void Session::onHeader(beast::error_code ec) {
 void Session::readBody() {
   if (closed_) return;
   if (parser_->is_done()) return onRead({});
-  bhttp::async_read(stream_, buffer_, *parser_,
+  bhttp::async_read(socket_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
 }
 
@@ -693,7 +703,7 @@ void Session::upgrade(const WebSocketHandler& handler) {
   }
   closed_ = true;  // the socket belongs to the WebSocket connection from here on
   const bool registered = core_->adopt(weak_from_this(), connection);
-  connection->start(std::move(stream_), std::move(*upgradeRequest_), std::get<WebSocketCallbacks>(std::move(decision)),
+  connection->start(beast::tcp_stream(std::move(socket_)), std::move(*upgradeRequest_), std::get<WebSocketCallbacks>(std::move(decision)),
                     registered);
   upgradeRequest_.reset();
 }
@@ -709,7 +719,7 @@ Responder Session::makeResponder() {
   auto state = std::make_shared<State>();
   state->session = weak_from_this();
   state->raw = this;
-  state->executor = stream_.get_executor();
+  state->executor = socket_.get_executor();
   state->seq = seq_;
   return [state](Response response) {
     if (state->used.exchange(true)) {
@@ -730,13 +740,13 @@ Responder Session::makeResponder() {
 // Notices a client that goes away while its handler is busy, so that the session and its late response can
 // be dropped. Pipelined data also wakes the wait; it is left for the next read.
 void Session::watchPeer() {
-  stream_.socket().async_wait(tcp::socket::wait_read, [weak = weak_from_this(), seq = seq_](beast::error_code ec) {
+  socket_.async_wait(tcp::socket::wait_read, [weak = weak_from_this(), seq = seq_](beast::error_code ec) {
     auto self = weak.lock();
     if (!self || ec || self->closed_ || !self->awaiting_ || seq != self->seq_) return;
     // Readiness is only a hint (with several loop threads a stale edge can wake the wait): peek to tell an
     // orderly close or an error from pipelined data or nothing at all.
     char probe = 0;
-    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    const ssize_t n = ::recv(self->socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return;  // pipelined data: left for the next read
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       self->watchPeer();  // spurious wake-up: keep watching
@@ -765,48 +775,28 @@ void Session::write(Response response, bool closeAfter) {
                   response.status);
     response = Response::error(500, "INTERNAL_ERROR", "internal server error");
   }
-  bhttp::response<bhttp::string_body> res;
-  res.version(version_);
-  res.result(static_cast<unsigned>(response.status));
-  for (const auto& [name, value] : response.headers) {
-    if (iequals(name, "Content-Length") || iequals(name, "Connection") || iequals(name, "Transfer-Encoding")) {
-      continue;  // framing is the server's business
-    }
-    if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
-      spdlog::warn("http: dropping malformed response header '{}'", name);
-      continue;
-    }
-    res.insert(name, value);
-  }
-  if (res.find(bhttp::field::server) == res.end()) res.set(bhttp::field::server, options.serverName);
-  if (!options.corsAllowOrigin.empty() && res.find(bhttp::field::access_control_allow_origin) == res.end()) {
-    res.set(bhttp::field::access_control_allow_origin, options.corsAllowOrigin);
-    // A specific origin makes the response vary by request origin (Fetch standard, CORS protocol and caching).
-    if (options.corsAllowOrigin != "*") res.insert(bhttp::field::vary, "Origin");
-  }
-  if (!options.corsExposeHeaders.empty() && res.find(bhttp::field::access_control_expose_headers) == res.end()) {
-    res.set(bhttp::field::access_control_expose_headers, options.corsExposeHeaders);
-  }
+  ResponseFraming framing;
+  framing.version = version_;
+  framing.keepAlive = !closeAfter;
   if (!bodyForbidden(response.status)) {
-    res.content_length(response.body.size());
-    if (!head_) res.body() = std::move(response.body);
+    framing.contentLength = response.body.size();
+    if (!head_) responseBody_ = std::move(response.body);
   }
-  res.keep_alive(!closeAfter);
-  if (res.find(bhttp::field::upgrade) != res.end()) {
-    // An Upgrade header is announced in Connection (RFC 9110 §7.8).
-    const auto connection = sv(res[bhttp::field::connection]);
-    res.set(bhttp::field::connection,
-            connection.empty() ? std::string("Upgrade") : std::string(connection) + ", Upgrade");
+  responseHead_.clear();
+  if (const auto dropped = appendResponseHead(responseHead_, response.status, response.headers, options, framing)) {
+    spdlog::warn("http: dropped {} malformed response header(s) of {} {}", dropped, request_.method, request_.path);
   }
-  response_.emplace(std::move(res));
   armDeadline(options.idleTimeout);
-  bhttp::async_write(stream_, *response_, [self = shared_from_this(), closeAfter](beast::error_code ec, std::size_t) {
+  // Head and body in one gathered write: one send for the whole response.
+  const std::array<net::const_buffer, 2> buffers{net::buffer(responseHead_), net::buffer(responseBody_)};
+  net::async_write(socket_, buffers, [self = shared_from_this(), closeAfter](beast::error_code ec, std::size_t) {
     self->onWrite(closeAfter, ec);
   });
 }
 
 void Session::onWrite(bool closeAfter, beast::error_code ec) {
-  response_.reset();
+  responseBody_ = std::string();
+  if (responseHead_.capacity() > kKeptHeadBytes) responseHead_ = std::string();
   if (closed_) return;
   if (ec) return close();
   if (closeAfter) return linger();
@@ -815,17 +805,17 @@ void Session::onWrite(bool closeAfter, beast::error_code ec) {
 
 void Session::linger() {
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
   armDeadline(kLingerTime);
   lingered_ = 0;
-  stream_.async_read_some(net::buffer(lingerBuffer_),
+  socket_.async_read_some(net::buffer(lingerBuffer_),
                           [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->onLinger(ec, n); });
 }
 
 void Session::onLinger(beast::error_code ec, std::size_t n) {
   lingered_ += n;
   if (ec || closed_ || lingered_ > kMaxLingerBytes) return close();
-  stream_.async_read_some(
+  socket_.async_read_some(
       net::buffer(lingerBuffer_),
       [self = shared_from_this()](beast::error_code readEc, std::size_t m) { self->onLinger(readEc, m); });
 }
@@ -1072,7 +1062,12 @@ struct Server::Impl : Core {
 };
 
 Server::Server(boost::asio::io_context& io, Router& router, ServerOptions options)
-    : impl_(std::make_shared<Impl>(io, router, std::move(options))) {}
+    : Server(std::vector<boost::asio::io_context*>{&io}, router, std::move(options)) {}
+
+Server::Server(std::vector<boost::asio::io_context*> loops, Router& router, ServerOptions options) {
+  if (loops.empty()) throw std::invalid_argument("http::Server needs at least one io_context");
+  impl_ = std::make_shared<Impl>(std::move(loops), router, std::move(options));
+}
 
 Server::~Server() { impl_->stop(); }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -114,6 +115,9 @@ class Router {
   };
   std::vector<Route> routes_;
   std::vector<WebSocketRoute> webSocketRoutes_;
+  // Routes without captures or wildcards by their exact path ("/api/viewer/heartbeat"), in the order added:
+  // such a route outranks every other route matching its path, so a hit with the request's method needs no scan.
+  std::unordered_map<std::string, std::vector<std::size_t>> literalRoutes_;
 };
 
 struct ServerOptions {
@@ -137,12 +141,16 @@ struct ServerOptions {
   std::chrono::milliseconds webSocketPingInterval{20'000};
 };
 
-// Runs on the given io_context (the caller runs it on one or more threads). Each connection runs on its own
-// strand, so handlers and WebSocket callbacks of one connection never run concurrently; those of different
-// connections may.
+// Runs on the given io_contexts (the caller runs each on one or more threads). Accepted connections are dealt
+// out over the io_contexts in turn and stay on theirs; the listening socket lives on the first. Each connection
+// runs on its own strand, so handlers and WebSocket callbacks of one connection never run concurrently; those
+// of different connections may. One io_context per thread, each run by its own thread, keeps connections of
+// different threads from sharing a scheduler (no lock handoffs between threads on every completion).
 class Server {
  public:
   Server(boost::asio::io_context& io, Router& router, ServerOptions options);
+  // `loops` must not be empty (std::invalid_argument).
+  Server(std::vector<boost::asio::io_context*> loops, Router& router, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
