@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Control-plane benchmark: 10,000 viewers joining, then viewer heartbeats and token requests per second.
 #   bench/control.sh [build-dir]
+# Two servers in turn: one HTTP loop pinned to one core (wrk on the other core), then two HTTP loops sharing both
+# cores with wrk, without and with one stage streaming. The heartbeat target is checked on the two-core runs.
 # Environment: JOIN_COUNT (10000), JOIN_THREADS (4), DURATION (10, seconds per heartbeat run),
-#   CONNECTIONS (64), STREAM (1: one more heartbeat run while a stage streams, needs fanout_bench),
-#   STREAM_VIEWERS (50: one full stage at the default stage capacity).
+#   CONNECTIONS (64), STREAM (1: more heartbeat runs while a stage streams, needs fanout_bench),
+#   STREAM_VIEWERS (50: one full stage at the default stage capacity), STREAM_CONNECTIONS ("64 32": one run per
+#   number of wrk connections while the stage streams; fewer requests in flight, less queueing in the latency).
 # Needs wrk, python3 (standard library only) and taskset. Exit status 1 if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,7 @@ DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 STREAM="${STREAM:-1}"
 STREAM_VIEWERS="${STREAM_VIEWERS:-50}"
+STREAM_CONNECTIONS="${STREAM_CONNECTIONS:-64 32}"
 [ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target stagecast" >&2; exit 1; }
 for tool in wrk python3 taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -26,27 +30,40 @@ echo "wrk: $(wrk -v 2>&1 | head -1)"
 load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 WORK="$(mktemp -d)"
-cat >"$WORK/config.json" <<'EOF'
-{ "stageCapacity": 50, "viewerTimeoutSeconds": 600, "httpThreads": 2 }
-EOF
-"$BIN" serve --config "$WORK/config.json" --http 127.0.0.1:0 --udp 127.0.0.1:0 --log-level info --no-media-auth \
-  --data-dir "$WORK/data" --api-key bench-key 2>"$WORK/server.log" &
-SERVER=$!
+SERVER=""
 finish() {
-  kill -TERM "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
+  if [ -n "$SERVER" ]; then
+    kill -TERM "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap finish EXIT
-PORT=""
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$WORK/server.log"; exit 1; }
-URL="http://127.0.0.1:$PORT"
-echo "server: pid $SERVER, httpThreads 2, stageCapacity 50, viewerTimeoutSeconds 600"
+
+# start_server HTTP_THREADS: a fresh server (memory store) with one HTTP event loop per thread; sets SERVER, URL.
+start_server() {
+  local threads="$1"
+  if [ -n "$SERVER" ]; then
+    kill -TERM "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+  fi
+  rm -rf "$WORK/data"
+  echo "{ \"stageCapacity\": 50, \"viewerTimeoutSeconds\": 600, \"httpThreads\": $threads }" >"$WORK/config.json"
+  "$BIN" serve --config "$WORK/config.json" --http 127.0.0.1:0 --udp 127.0.0.1:0 --log-level info --no-media-auth \
+    --data-dir "$WORK/data" --api-key bench-key 2>"$WORK/server.log" &
+  SERVER=$!
+  local port=""
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { cat "$WORK/server.log"; exit 1; }
+  PORT="$port"
+  URL="http://127.0.0.1:$port"
+  echo
+  echo "server: pid $SERVER, httpThreads $threads, stageCapacity 50, viewerTimeoutSeconds 600"
+}
 FAILED=0
 
 # CPU seconds the server used so far (user + system, all threads)
@@ -86,38 +103,52 @@ target() {
         (rate >= 50000 && p99 < 5) ? "met" : "NOT met", rate, p99 }'
 }
 
-# 1. 10,000 distinct viewers join; counts checked afterwards
-echo
-echo "== join: $JOIN_COUNT distinct viewers, python3 with $JOIN_THREADS keep-alive connections, unpinned; $(load)"
-python3 bench/join_10k.py --port "$PORT" --count "$JOIN_COUNT" --threads "$JOIN_THREADS" --prefix viewer \
-  --already 0 --out "$WORK/viewers.txt" || FAILED=1
-echo "after: $(load)"
+# join: 10,000 distinct viewers join; counts checked afterwards
+join() {
+  echo
+  echo "== join: $JOIN_COUNT distinct viewers, python3 with $JOIN_THREADS keep-alive connections, unpinned; $(load)"
+  python3 bench/join_10k.py --port "$PORT" --count "$JOIN_COUNT" --threads "$JOIN_THREADS" --prefix viewer \
+    --already 0 --out "$WORK/viewers.txt" || FAILED=1
+  echo "after: $(load)"
+}
 
-# 2. heartbeats, cycling through every joined viewer
-run_wrk "heartbeat, pinned" 0 1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
-target
-run_wrk "heartbeat, unpinned" 0,1 0,1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
+# 1. One core: a server with one HTTP loop pinned to CPU 0, wrk on CPU 1 (what one core of the server does).
+start_server 1
+join
+run_wrk "heartbeat, one core" 0 1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
+echo "$LAST" | awk '/^heartbeat: [0-9]+ requests/ { printf "one core: %s heartbeats/s, p99 %s ms\n", $8, $15 }'
+
+# 2. Two cores: a server with two HTTP loops; server and wrk share both cores (the load tool runs on the same
+#    machine, so the server has less than two cores here).
+start_server 2
+join
+run_wrk "heartbeat, two cores" 0,1 0,1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
 target
 
 # 3. heartbeats while one stage streams (synthetic 2.5 Mbit/s publisher, STREAM_VIEWERS WHEP viewers, from
 #    fanout_bench; its clients share the server's two cores)
 if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
   taskset -a -cp 0,1 "$SERVER" >/dev/null
-  "$FANOUT" --http-port "$PORT" --server-pid "$SERVER" --subscribers "$STREAM_VIEWERS" --duration $((DURATION + 8)) \
-    >"$WORK/fanout.txt" 2>&1 &
+  runs=$(echo "$STREAM_CONNECTIONS" | wc -w)
+  "$FANOUT" --http-port "$PORT" --server-pid "$SERVER" --subscribers "$STREAM_VIEWERS" \
+    --duration $((runs * (DURATION + 2) + 6)) >"$WORK/fanout.txt" 2>&1 &
   FAN=$!
   sleep 6  # publisher up, keyframe seen, viewers joined
-  run_wrk "heartbeat, unpinned, while one stage streams to $STREAM_VIEWERS viewers" 0,1 0,1 "$DURATION" bench/heartbeat.lua \
-    "$WORK/viewers.txt" bench-key
-  target
+  all_connections="$CONNECTIONS"
+  for CONNECTIONS in $STREAM_CONNECTIONS; do
+    run_wrk "heartbeat, two cores, while one stage streams to $STREAM_VIEWERS viewers" 0,1 0,1 "$DURATION" \
+      bench/heartbeat.lua "$WORK/viewers.txt" bench-key
+    target
+  done
+  CONNECTIONS="$all_connections"
   wait "$FAN" || true
-  echo "stream during that run (fanout_bench):"
+  echo "stream during those runs (fanout_bench):"
   grep -E '^(subscribers|[0-9]+ )' "$WORK/fanout.txt" || tail -3 "$WORK/fanout.txt"
 fi
 
 # 4. viewer tokens (each a new userId: one join plus one ES384 signature)
-run_wrk "token, pinned" 0 1 5 bench/token.lua tp bench-key
-run_wrk "token, unpinned" 0,1 0,1 5 bench/token.lua tu bench-key
+run_wrk "token, server on one core" 0 1 5 bench/token.lua tp bench-key
+run_wrk "token, two cores" 0,1 0,1 5 bench/token.lua tu bench-key
 
 echo
 if [ "$FAILED" = 0 ]; then echo "control: PASS"; else echo "control: FAIL"; fi

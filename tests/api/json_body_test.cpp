@@ -1,4 +1,4 @@
-// Request body helpers: the SAX member reader must agree with parsing the document and looking the member up.
+// Request body helpers: the member reader must agree with parsing the document and looking the member up.
 #include "stagecast/api/json_body.hpp"
 
 #include <gtest/gtest.h>
@@ -21,7 +21,7 @@ std::string viaDocument(const std::string& body, const char* name, bool optional
   return "ok:" + *v;
 }
 
-std::string viaSax(const std::string& body, const char* name, bool optional) {
+std::string viaReader(const std::string& body, const char* name, bool optional) {
   auto members = StringMembers::parse(body, {"userId", "stageArn"}, kLimit);
   if (!members) return members.error().code + ":" + members.error().message;
   auto v = members->get(name, optional);
@@ -46,7 +46,7 @@ TEST(JsonBodyTest, DecodesEscapes) {
 TEST(JsonBodyTest, ErrorsNameTheBodyOrTheMember) {
   auto expectError = [](const std::string& body, const char* name, const std::string& message) {
     SCOPED_TRACE(body);
-    EXPECT_EQ(viaSax(body, name, false), "INVALID_REQUEST:" + message);
+    EXPECT_EQ(viaReader(body, name, false), "INVALID_REQUEST:" + message);
     EXPECT_EQ(viaDocument(body, name, false), "INVALID_REQUEST:" + message);
   };
   expectError("", "userId", "body: a JSON object is required");
@@ -66,19 +66,19 @@ TEST(JsonBodyTest, ErrorsNameTheBodyOrTheMember) {
 }
 
 TEST(JsonBodyTest, OptionalMembers) {
-  EXPECT_EQ(viaSax("{}", "userId", true), "ok:");
-  EXPECT_EQ(viaSax(R"({"userId":null})", "userId", true), "ok:");
-  EXPECT_EQ(viaSax(R"({"userId":""})", "userId", true), "ok:");
-  EXPECT_EQ(viaSax(R"({"userId":false})", "userId", true), "INVALID_REQUEST:userId: must be a string");
+  EXPECT_EQ(viaReader("{}", "userId", true), "ok:");
+  EXPECT_EQ(viaReader(R"({"userId":null})", "userId", true), "ok:");
+  EXPECT_EQ(viaReader(R"({"userId":""})", "userId", true), "ok:");
+  EXPECT_EQ(viaReader(R"({"userId":false})", "userId", true), "INVALID_REQUEST:userId: must be a string");
 }
 
 TEST(JsonBodyTest, RepeatedMemberCountsWithItsLastValue) {
   for (const std::string body : {R"({"userId":"a","userId":"b"})", R"({"userId":"a","userId":1})",
                                  R"({"userId":1,"userId":"b"})", R"({"userId":"a","userId":null})"}) {
     SCOPED_TRACE(body);
-    EXPECT_EQ(viaSax(body, "userId", false), viaDocument(body, "userId", false));
+    EXPECT_EQ(viaReader(body, "userId", false), viaDocument(body, "userId", false));
   }
-  EXPECT_EQ(viaSax(R"({"userId":"a","userId":"b"})", "userId", false), "ok:b");
+  EXPECT_EQ(viaReader(R"({"userId":"a","userId":"b"})", "userId", false), "ok:b");
 }
 
 // Random edits of valid bodies (byte flips, cuts, insertions of JSON punctuation): whatever the input, both ways
@@ -106,7 +106,7 @@ TEST(JsonBodyTest, AgreesWithTheDocumentOnMutatedBodies) {
     }
     for (const char* name : {"userId", "stageArn"}) {
       for (bool optional : {false, true}) {
-        const auto outcome = viaSax(body, name, optional);
+        const auto outcome = viaReader(body, name, optional);
         ASSERT_EQ(outcome, viaDocument(body, name, optional)) << body;
         ++agreed;
         if (outcome.rfind("ok:", 0) == 0) ++accepted;

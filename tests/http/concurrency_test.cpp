@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -187,6 +188,91 @@ TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
   EXPECT_EQ(server.connectionCount(), 0U);
   std::lock_guard lock(socketsMutex);
   EXPECT_TRUE(sockets.empty());
+}
+
+// One io_context per thread: connections are dealt out over the loops, each connection stays on its loop (all its
+// handlers run on one thread), and every loop gets connections. WebSockets work on any loop.
+TEST(ServerLoopsTest, ConnectionsAreSpreadOverLoopsAndStayOnTheirs) {
+  constexpr int kLoops = 3;
+  constexpr int kClients = 12;
+  constexpr int kRequests = 40;
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::io_context*> loops;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  for (int i = 0; i < kLoops; ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(1));
+    loops.push_back(contexts.back().get());
+    work.push_back(net::make_work_guard(*contexts.back()));
+  }
+  net::io_context worker;
+  auto workerWork = net::make_work_guard(worker);
+
+  Router router;
+  router.add("GET", "/thread", [](Request&, Responder respond) {
+    respond(Response::text(200, std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()))));
+  });
+  // Answered from another thread: the response still goes out on the connection's own loop.
+  router.add("POST", "/later", [&worker](Request& req, Responder respond) {
+    net::post(worker, [body = req.body, respond = std::move(respond)] { respond(Response::text(200, body)); });
+  });
+  router.addWebSocket("/ws", [](Request&, std::shared_ptr<WebSocket> ws) -> std::variant<Response, WebSocketCallbacks> {
+    return WebSocketCallbacks{[ws](std::string_view text) { ws->send("echo " + std::string(text)); }, [] {}};
+  });
+
+  Server server(loops, router, {});
+  ASSERT_TRUE(server.listen(*Endpoint::fromString("127.0.0.1:0")).ok());
+  std::vector<std::thread> threads;
+  for (auto* loop : loops) threads.emplace_back([loop] { loop->run(); });
+  std::thread workerThread([&] { worker.run(); });
+
+  Failures failures;
+  std::mutex seenMutex;
+  std::set<std::string> threadsSeen;
+  // Clients connect one after another, so that the deal is deterministic: client c lands on loop c % kLoops.
+  std::vector<std::unique_ptr<HttpClient>> connections;
+  for (int c = 0; c < kClients; ++c) connections.push_back(std::make_unique<HttpClient>(server.port()));
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      try {
+        auto& http = *connections[static_cast<std::size_t>(c)];
+        std::string thread;
+        for (int i = 0; i < kRequests; ++i) {
+          if (i % 2 == 1) {
+            const auto body = "c" + std::to_string(c) + "-" + std::to_string(i);
+            auto res = http.request(bhttp::verb::post, "/later", body);
+            if (res.result_int() != 200 || res.body() != body) failures.add("POST got " + res.body());
+            continue;
+          }
+          auto res = http.request(bhttp::verb::get, "/thread");
+          if (res.result_int() != 200) failures.add("GET status " + std::to_string(res.result_int()));
+          if (thread.empty()) thread = res.body();
+          if (res.body() != thread) failures.add("client " + std::to_string(c) + " moved to another thread");
+        }
+        std::lock_guard lock(seenMutex);
+        threadsSeen.insert(thread);
+      } catch (const std::exception& e) {
+        failures.add("http client " + std::to_string(c) + ": " + e.what());
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < kLoops; ++c) {
+    WsClient ws(server.port());
+    ws.write("hi " + std::to_string(c));
+    EXPECT_EQ(ws.read(), "echo hi " + std::to_string(c));
+    ws.ws().close(websocket::close_code::normal);
+  }
+  EXPECT_EQ(failures.count(), 0) << failures.summary();
+  EXPECT_EQ(threadsSeen.size(), static_cast<std::size_t>(kLoops));
+
+  connections.clear();
+  server.stop();
+  work.clear();
+  for (auto& t : threads) t.join();
+  workerWork.reset();
+  workerThread.join();
+  EXPECT_EQ(server.connectionCount(), 0U);
 }
 
 }  // namespace

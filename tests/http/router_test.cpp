@@ -113,6 +113,29 @@ TEST(RouterTest, MatchesOnlyTheRequestedMethod) {
   EXPECT_TRUE(exists);
 }
 
+// Literal routes are found by their exact path; the outcome is the one of the full scan in every case.
+TEST(RouterTest, LiteralRoutesFoundByPathKeepScanOutcomes) {
+  Router router;
+  router.add("POST", "/api/viewer/heartbeat", tag("heartbeat"));
+  router.add("POST", "/api/viewer/heartbeat", tag("second-heartbeat"));  // a tie: the first added wins
+  router.add("GET", "/api/viewer/{what}", tag("capture"));
+  router.add("GET", "/api/*", tag("wild"));
+  Request r;
+  r.params["stale"] = "x";
+  EXPECT_EQ(run(router, "POST", "/api/viewer/heartbeat", &r), "heartbeat");
+  EXPECT_TRUE(r.params.empty());
+  // Another method on the literal path falls through to the routes that take that method.
+  EXPECT_EQ(run(router, "GET", "/api/viewer/heartbeat", &r), "capture");
+  EXPECT_EQ(r.params.at("what"), "heartbeat");
+  bool exists = false;
+  EXPECT_EQ(run(router, "DELETE", "/api/viewer/heartbeat", nullptr, &exists), "");
+  EXPECT_TRUE(exists);
+  // A trailing slash or an empty segment is another path.
+  EXPECT_EQ(run(router, "POST", "/api/viewer/heartbeat/", nullptr, &exists), "");
+  EXPECT_TRUE(exists);  // GET /api/* matches it
+  EXPECT_EQ(run(router, "POST", "/api//viewer/heartbeat", nullptr, &exists), "");
+}
+
 TEST(RouterTest, MethodsForPath) {
   Router router;
   router.add("POST", "/whip/{stage}", tag("a"));

@@ -311,8 +311,7 @@ Result<std::size_t> ChannelService::heartbeat(const std::string& userId, const s
   auto touched = storeResult(store_.touchViewer(*id, userId, clock_.nowMs() + config_.viewerTimeout.count()));
   if (!touched) return touched.error();
   if (!*touched) return Error("VIEWER_NOT_FOUND", "user is not watching this stage; rejoin");
-  std::lock_guard lock(mutex_);
-  ++counters_.heartbeats;
+  heartbeats_.fetch_add(1, std::memory_order_relaxed);  // the hot path takes no lock of ours
   return std::size_t{1};
 }
 
@@ -653,7 +652,9 @@ void ChannelService::sweep() {
 
 ControlCounters ChannelService::counters() const {
   std::lock_guard lock(mutex_);
-  return counters_;
+  ControlCounters out = counters_;
+  out.heartbeats = heartbeats_.load(std::memory_order_relaxed);
+  return out;
 }
 
 std::pair<std::size_t, std::size_t> ChannelService::lastSweepTotals() const {

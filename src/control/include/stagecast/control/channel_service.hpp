@@ -6,6 +6,7 @@
 //
 // Thread-safe: every method may be called from any thread. It owns no timers: the owner calls sweep()
 // periodically (e.g. every second) with the wall clock it was given.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -225,7 +226,8 @@ class ChannelService {
   std::map<std::string, std::int64_t> lastDemand_;      // channelId -> last sweep with viewers here (ms)
   std::map<std::string, std::int64_t> lastCountEvent_;
   std::pair<std::size_t, std::size_t> lastTotals_{0, 0};
-  ControlCounters counters_;
+  ControlCounters counters_;                  // under mutex_, but for heartbeats:
+  std::atomic<std::uint64_t> heartbeats_{0};  // counted apart, without the lock
 };
 
 // Channel and stage ids: 1..64 of [A-Za-z0-9_-].
