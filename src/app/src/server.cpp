@@ -364,8 +364,9 @@ void Server::stop() {
   impl.previews.reset();   // stops the camera pulls
   impl.actionLog.reset();  // flushes
   // Handlers still queued on the stopped loops (a connection's close, a late response) are destroyed here,
-  // while everything they may refer to (router, channels, notification hub) still exists.
-  impl.httpLoops.clear();
+  // while everything they may refer to (router, channels, notification hub) still exists. The first loop goes
+  // last: it holds the HTTP server's listening socket and timers, which the last connection to go may release.
+  while (!impl.httpLoops.empty()) impl.httpLoops.pop_back();
   spdlog::info("stopped");
 }
 
