@@ -357,15 +357,27 @@ void Server::stop() {
   for (auto& t : impl.httpThreads) {
     if (t.joinable()) t.join();
   }
+  // The loops stopped with the HTTP server's closing work queued (the listening socket's close, each connection's
+  // close). Run what is ready, here on this thread now that the loop threads are gone, until nothing is: the
+  // pending accept and the connections' operations complete, so no operation of one loop still holds a socket of
+  // another when the loops are destroyed.
+  for (int pass = 0; pass < 100; ++pass) {
+    std::size_t ran = 0;
+    for (auto& loop : impl.httpLoops) {
+      loop->restart();
+      ran += loop->poll();
+    }
+    if (ran == 0) break;
+  }
   impl.http.reset();
   impl.pulls.reset();  // ends the pulls from other nodes (close_notify and DELETE to their origins)
   impl.cameraApi.reset();  // waits for probes and registry writes in flight
   impl.cameraRegistry.reset();
   impl.previews.reset();   // stops the camera pulls
   impl.actionLog.reset();  // flushes
-  // Handlers still queued on the stopped loops (a connection's close, a late response) are destroyed here,
-  // while everything they may refer to (router, channels, notification hub) still exists. The first loop goes
-  // last: it holds the HTTP server's listening socket and timers, which the last connection to go may release.
+  // What is still pending on the loops (a WebSocket's closing handshake, a late response) is destroyed here, while
+  // everything it may refer to (router, channels, notification hub) still exists. The first loop goes last: it
+  // holds the HTTP server's listening socket and timers, which the last connection to go may release.
   while (!impl.httpLoops.empty()) impl.httpLoops.pop_back();
   spdlog::info("stopped");
 }
