@@ -25,6 +25,7 @@
 # Needs: taskset, curl, /usr/bin/python3 with python3-aiortc and python3-gi (GStreamer RTSP server), camera_load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server_port.sh
 
 BUILD=build
 BENCH_BUILD=""
@@ -205,8 +206,7 @@ if wanted stagecast; then
     --api-key bench-key --data-dir "$(mktemp -d -p "$WORK")" 2>"$WORK/stagecast.log" &
   SERVER=$!
   PIDS+=("$SERVER")
-  wait_for_line "$WORK/stagecast.log" 'http: listening on' 15 || { cat "$WORK/stagecast.log"; exit 1; }
-  PORT=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/stagecast.log" | head -1)
+  PORT=$(server_port "$WORK/stagecast.log" 15) || exit 1
   run_side stagecast "$SERVER" "$PORT" "http://127.0.0.1:$PORT/api/cameras/preview/stats" \
     "--target stagecast --api-key bench-key" "--target stagecast --api-key bench-key --codec h264"
   STAGECAST_CPU_TOTAL=$(cpu_seconds "$SERVER")

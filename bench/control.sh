@@ -10,6 +10,7 @@
 # Needs wrk, python3 (standard library only) and taskset. Exit status 1 if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server_port.sh
 BUILD="${1:-build}"
 BIN="$BUILD/src/app/stagecast"
 FANOUT="$BUILD/bench/fanout_bench"
@@ -31,11 +32,14 @@ load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 WORK="$(mktemp -d)"
 SERVER=""
-finish() {
+stop_server() {
   if [ -n "$SERVER" ]; then
     kill -TERM "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true
   fi
+}
+finish() {
+  stop_server
   rm -rf "$WORK"
 }
 trap finish EXIT
@@ -43,24 +47,14 @@ trap finish EXIT
 # start_server HTTP_THREADS: a fresh server (memory store) with one HTTP event loop per thread; sets SERVER, URL.
 start_server() {
   local threads="$1"
-  if [ -n "$SERVER" ]; then
-    kill -TERM "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-  fi
+  stop_server
   rm -rf "$WORK/data"
   echo "{ \"stageCapacity\": 50, \"viewerTimeoutSeconds\": 600, \"httpThreads\": $threads }" >"$WORK/config.json"
   "$BIN" serve --config "$WORK/config.json" --http 127.0.0.1:0 --udp 127.0.0.1:0 --log-level info --no-media-auth \
     --data-dir "$WORK/data" --api-key bench-key 2>"$WORK/server.log" &
   SERVER=$!
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$WORK/server.log" | head -1)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$WORK/server.log"; exit 1; }
-  PORT="$port"
-  URL="http://127.0.0.1:$port"
+  PORT=$(server_port "$WORK/server.log") || exit 1
+  URL="http://127.0.0.1:$PORT"
   echo
   echo "server: pid $SERVER, httpThreads $threads, stageCapacity 50, viewerTimeoutSeconds 600"
 }

@@ -3,6 +3,7 @@
 #   bench/fanout.sh [build-dir] [extra fanout_bench flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/server_port.sh
 BUILD="${1:-build}"
 shift || true
 BIN="$BUILD/src/app/stagecast"
@@ -26,10 +27,5 @@ finish() {
   rm -f "$LOG"
 }
 trap finish EXIT
-for _ in $(seq 100); do
-  PORT=$(sed -n 's/.*http: listening on [^ ]*:\([0-9]*\).*/\1/p' "$LOG" | head -1)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$LOG"; exit 1; }
+PORT=$(server_port "$LOG") || exit 1
 taskset -c 1 "$BENCH" --http-port "$PORT" --server-pid "$SERVER" "$@"
