@@ -99,9 +99,15 @@ TEST(JsonBodyTest, AgreesWithTheDocumentOnMutatedBodies) {
     for (int e = 0; e < edits && !body.empty(); ++e) {
       const std::size_t at = rng() % body.size();
       switch (rng() % 3) {
-        case 0: body[at] = alphabet[rng() % alphabet.size()]; break;
-        case 1: body.erase(at, 1 + rng() % 3); break;
-        default: body.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+        case 0:
+          body[at] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          body.erase(at, 1 + rng() % 3);
+          break;
+        default:
+          body.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
       }
     }
     for (const char* name : {"userId", "stageArn"}) {

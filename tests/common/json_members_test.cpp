@@ -78,13 +78,40 @@ TEST(JsonMembersTest, LastOfRepeatedMembersCounts) {
 }
 
 TEST(JsonMembersTest, Verdicts) {
-  for (const char* text : {"[]", "\"s\"", "1", "null", " true "}) EXPECT_EQ(fast(text).result, ScanResult::NotObject) << text;
-  for (const char* text : {"", " ", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "{\"a\":1} x", "{'a':1}",
-                           "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":-}", "{\"a\":1e}", "{\"a\":+1}",
-                           "{\"a\":tru}", "{\"a\":nul}", "{\"a\":\"\t\"}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
-                           "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}",
-                           "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
-                           "{\"a\":\"\xe2\x82\"}", "{\"a\":1e400}", "{\"a\":-1e309}", "\xef\xbb{}", "{}\xef\xbb\xbf"}) {
+  for (const char* text : {"[]", "\"s\"", "1", "null", " true "})
+    EXPECT_EQ(fast(text).result, ScanResult::NotObject) << text;
+  for (const char* text : {"",
+                           " ",
+                           "{",
+                           "}",
+                           "{\"a\"}",
+                           "{\"a\":}",
+                           "{\"a\":1,}",
+                           "[1,]",
+                           "{\"a\":1} x",
+                           "{'a':1}",
+                           "{\"a\":01}",
+                           "{\"a\":1.}",
+                           "{\"a\":.5}",
+                           "{\"a\":-}",
+                           "{\"a\":1e}",
+                           "{\"a\":+1}",
+                           "{\"a\":tru}",
+                           "{\"a\":nul}",
+                           "{\"a\":\"\t\"}",
+                           "{\"a\":\"\\x\"}",
+                           "{\"a\":\"\\u12\"}",
+                           "{\"a\":\"\\ud800\"}",
+                           "{\"a\":\"\\udc00\"}",
+                           "{\"a\":\"\\ud800\\u0041\"}",
+                           "{\"a\":\"\xc0\xaf\"}",
+                           "{\"a\":\"\xed\xa0\x80\"}",
+                           "{\"a\":\"\xf4\x90\x80\x80\"}",
+                           "{\"a\":\"\xe2\x82\"}",
+                           "{\"a\":1e400}",
+                           "{\"a\":-1e309}",
+                           "\xef\xbb{}",
+                           "{}\xef\xbb\xbf"}) {
     EXPECT_EQ(fast(text).result, ScanResult::Malformed) << text;
   }
   EXPECT_EQ(fast(std::string("{\"a\":1}\0", 8)).result, ScanResult::Malformed);
@@ -104,11 +131,10 @@ TEST(JsonMembersTest, DeepNestingNeedsNoRecursion) {
 }
 
 TEST(JsonMembersTest, AgreesWithTheOracleOnKnownCases) {
-  for (const char* text :
-       {R"({"userId":"a","stageArn":"b"})", R"({"userId":"\ud83d\ude00"})", R"({"userId":"é","stageArn":"€"})",
-        R"({"userId":0.1e-5,"stageArn":-0})", R"({"userId":1E+2})", "{\"userId\":\"\x7f\"}",
-        "\xef\xbb\xbf {} ", "{\"a\":1e-99999999999}", "{\"a\":0e99999999}", "{\"a\":0.00001e310}",
-        "{\"a\":100000e303}", "{\"a\":1000000e303}"}) {
+  for (const char* text : {R"({"userId":"a","stageArn":"b"})", R"({"userId":"\ud83d\ude00"})",
+                           R"({"userId":"é","stageArn":"€"})", R"({"userId":0.1e-5,"stageArn":-0})",
+                           R"({"userId":1E+2})", "{\"userId\":\"\x7f\"}", "\xef\xbb\xbf {} ", "{\"a\":1e-99999999999}",
+                           "{\"a\":0e99999999}", "{\"a\":0.00001e310}", "{\"a\":100000e303}", "{\"a\":1000000e303}"}) {
     expectSame(text);
   }
 }
@@ -118,8 +144,8 @@ TEST(JsonMembersTest, AgreesWithTheOracleOnKnownCases) {
 TEST(JsonMembersTest, AgreesWithTheOracleOnRandomTexts) {
   std::mt19937 rng(8259);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
-  const std::vector<std::string> strings = {"\"userId\"", "\"stageArn\"", "\"u\\u0041\"", "\"\"", "\"x\\n\\\"\"",
-                                            "\"\xc3\xa9\"", "\"\\ud83d\\ude00\""};
+  const std::vector<std::string> strings = {"\"userId\"",   "\"stageArn\"", "\"u\\u0041\"",      "\"\"",
+                                            "\"x\\n\\\"\"", "\"\xc3\xa9\"", "\"\\ud83d\\ude00\""};
   const std::vector<std::string> scalars = {"null", "true", "false", "0", "-12", "3.5e2", "1e400", "1e-400"};
   std::function<std::string(int)> value = [&](int depth) -> std::string {
     const auto kind = pick(depth > 3 ? 2 : 4);
@@ -142,9 +168,15 @@ TEST(JsonMembersTest, AgreesWithTheOracleOnRandomTexts) {
       for (int e = 0, edits = 1 + static_cast<int>(pick(3)); e < edits && !text.empty(); ++e) {
         const auto at = pick(text.size());
         switch (pick(3)) {
-          case 0: text[at] = alphabet[pick(alphabet.size())]; break;
-          case 1: text.erase(at, 1 + pick(2)); break;
-          default: text.insert(at, 1, alphabet[pick(alphabet.size())]); break;
+          case 0:
+            text[at] = alphabet[pick(alphabet.size())];
+            break;
+          case 1:
+            text.erase(at, 1 + pick(2));
+            break;
+          default:
+            text.insert(at, 1, alphabet[pick(alphabet.size())]);
+            break;
         }
       }
     }

@@ -33,8 +33,9 @@ Parsed write(int status, const Headers& headers, const ServerOptions& options, c
 
 std::string field(const Parsed& p, const char* name) { return std::string(p.message[name]); }
 
-std::size_t countOf(const Parsed& p, const char* name) { return static_cast<std::size_t>(std::distance(
-    p.message.equal_range(name).first, p.message.equal_range(name).second)); }
+std::size_t countOf(const Parsed& p, const char* name) {
+  return static_cast<std::size_t>(std::distance(p.message.equal_range(name).first, p.message.equal_range(name).second));
+}
 
 TEST(ResponseHeadTest, StatusLineAndDefaults) {
   ResponseFraming framing;

@@ -1,6 +1,5 @@
 #include "stagecast/api/json_body.hpp"
 
-
 namespace stagecast::api {
 
 using Document = nlohmann::json;
@@ -51,9 +50,12 @@ Result<StringMembers> StringMembers::parse(std::string_view body, std::initializ
   out.members_.reserve(wanted.size());
   for (const char* name : wanted) out.members_.push_back(json::Member{name, json::MemberKind::Missing, {}});
   switch (json::scanObjectMembers(body, out.members_)) {
-    case json::ScanResult::Object: return out;
-    case json::ScanResult::NotObject: return bodyError("must be a JSON object");
-    case json::ScanResult::Malformed: break;
+    case json::ScanResult::Object:
+      return out;
+    case json::ScanResult::NotObject:
+      return bodyError("must be a JSON object");
+    case json::ScanResult::Malformed:
+      break;
   }
   return bodyError("malformed JSON");
 }

@@ -62,7 +62,8 @@ bool Scanner::string(std::string* out) {
     // The run of plain characters up to the next quote, escape, control character or non-ASCII byte.
     const unsigned char* run = p_;
     while (p_ < end_ && *p_ != '"' && *p_ != '\\' && *p_ >= 0x20 && *p_ < 0x80) ++p_;
-    if (out != nullptr && p_ != run) out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
+    if (out != nullptr && p_ != run)
+      out->append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p_ - run));
     if (p_ == end_) return false;
     const unsigned char c = *p_;
     if (c == '"') {
@@ -144,14 +145,30 @@ bool Scanner::escape(std::string* out) {
   const unsigned char c = *p_++;
   char plain = 0;
   switch (c) {
-    case '"': plain = '"'; break;
-    case '\\': plain = '\\'; break;
-    case '/': plain = '/'; break;
-    case 'b': plain = '\b'; break;
-    case 'f': plain = '\f'; break;
-    case 'n': plain = '\n'; break;
-    case 'r': plain = '\r'; break;
-    case 't': plain = '\t'; break;
+    case '"':
+      plain = '"';
+      break;
+    case '\\':
+      plain = '\\';
+      break;
+    case '/':
+      plain = '/';
+      break;
+    case 'b':
+      plain = '\b';
+      break;
+    case 'f':
+      plain = '\f';
+      break;
+    case 'n':
+      plain = '\n';
+      break;
+    case 'r':
+      plain = '\r';
+      break;
+    case 't':
+      plain = '\t';
+      break;
     case 'u': {
       std::uint32_t cp = 0;
       if (!hex4(cp)) return false;

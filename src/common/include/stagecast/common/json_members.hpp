@@ -16,7 +16,7 @@ enum class MemberKind : std::uint8_t { Missing, Null, String, Other };
 struct Member {
   std::string_view name;  // the member's name as it reads once decoded
   MemberKind kind = MemberKind::Missing;
-  std::string value;      // the decoded string, when kind == String
+  std::string value;  // the decoded string, when kind == String
 };
 
 enum class ScanResult : std::uint8_t { Object, NotObject, Malformed };
