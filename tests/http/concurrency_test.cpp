@@ -1,5 +1,6 @@
-// The server on an io_context run by several threads: keep-alive HTTP clients, responders completed from
-// another thread, and WebSockets opening, echoing, receiving broadcasts and closing, all at once.
+// The server under keep-alive HTTP clients, responders completed from another thread, and WebSockets opening,
+// echoing, receiving broadcasts and closing, all at once: on one io_context run by several threads (connections
+// on strands), and on one io_context per thread (connections directly on their loop, oneThreadPerLoop).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -45,7 +46,11 @@ class Failures {
   std::vector<std::string> messages_;
 };
 
-TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
+// The parameter: one io_context per thread with ServerOptions::oneThreadPerLoop (true), or one io_context shared
+// by every thread (false).
+class ServerConcurrencyTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
   constexpr int kLoopThreads = 4;
   constexpr int kHttpClients = 8;
   constexpr int kRequestsPerClient = 2000;
@@ -53,8 +58,13 @@ TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
   constexpr int kWebSocketsPerClient = 100;
   constexpr int kMessagesPerWebSocket = 3;
 
-  net::io_context io;
-  auto work = net::make_work_guard(io);
+  const bool ownLoops = GetParam();
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  for (int i = 0; i < (ownLoops ? kLoopThreads : 1); ++i) {
+    contexts.push_back(std::make_unique<net::io_context>(ownLoops ? 1 : kLoopThreads));
+    work.push_back(net::make_work_guard(*contexts.back()));
+  }
   // Answers some requests later, from its own thread.
   net::io_context worker;
   auto workerWork = net::make_work_guard(worker);
@@ -87,12 +97,18 @@ TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
                                   }};
       });
 
-  Server server(io, router, {});
+  std::vector<net::io_context*> loops;
+  for (auto& c : contexts) loops.push_back(c.get());
+  ServerOptions options;
+  options.oneThreadPerLoop = ownLoops;
+  Server server(loops, router, options);
   ASSERT_TRUE(server.listen(*Endpoint::fromString("127.0.0.1:0")).ok());
   const auto port = server.port();
   std::thread workerThread([&] { worker.run(); });
   std::vector<std::thread> loop;
-  for (int i = 0; i < kLoopThreads; ++i) loop.emplace_back([&] { io.run(); });
+  for (int i = 0; i < kLoopThreads; ++i) {
+    loop.emplace_back([&, i] { contexts[static_cast<std::size_t>(i) % contexts.size()]->run(); });
+  }
 
   Failures failures;
   std::vector<std::thread> clients;
@@ -180,7 +196,7 @@ TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
   EXPECT_EQ(opened.load(), kWebSocketClients * kWebSocketsPerClient);
 
   server.stop();
-  work.reset();
+  work.clear();
   for (auto& t : loop) t.join();
   workerWork.reset();
   workerThread.join();
@@ -190,9 +206,15 @@ TEST(ServerConcurrencyTest, SeveralLoopThreadsUnderHttpAndWebSocketLoad) {
   EXPECT_TRUE(sockets.empty());
 }
 
+INSTANTIATE_TEST_SUITE_P(Loops, ServerConcurrencyTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "OneThreadPerLoop" : "SharedLoop"; });
+
 // One io_context per thread: connections are dealt out over the loops, each connection stays on its loop (all its
-// handlers run on one thread), and every loop gets connections. WebSockets work on any loop.
-TEST(ServerLoopsTest, ConnectionsAreSpreadOverLoopsAndStayOnTheirs) {
+// handlers run on one thread), and every loop gets connections. WebSockets work on any loop. The parameter is
+// ServerOptions::oneThreadPerLoop (connections on strands of their loop, or directly on it).
+class ServerLoopsTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ServerLoopsTest, ConnectionsAreSpreadOverLoopsAndStayOnTheirs) {
   constexpr int kLoops = 3;
   constexpr int kClients = 12;
   constexpr int kRequests = 40;
@@ -219,7 +241,9 @@ TEST(ServerLoopsTest, ConnectionsAreSpreadOverLoopsAndStayOnTheirs) {
     return WebSocketCallbacks{[ws](std::string_view text) { ws->send("echo " + std::string(text)); }, [] {}};
   });
 
-  Server server(loops, router, {});
+  ServerOptions options;
+  options.oneThreadPerLoop = GetParam();
+  Server server(loops, router, options);
   ASSERT_TRUE(server.listen(*Endpoint::fromString("127.0.0.1:0")).ok());
   std::vector<std::thread> threads;
   for (auto* loop : loops) threads.emplace_back([loop] { loop->run(); });
@@ -274,6 +298,9 @@ TEST(ServerLoopsTest, ConnectionsAreSpreadOverLoopsAndStayOnTheirs) {
   workerThread.join();
   EXPECT_EQ(server.connectionCount(), 0U);
 }
+
+INSTANTIATE_TEST_SUITE_P(Strands, ServerLoopsTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "OneThreadPerLoop" : "StrandPerConnection"; });
 
 }  // namespace
 }  // namespace stagecast::http

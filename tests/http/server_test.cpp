@@ -209,6 +209,46 @@ TEST_F(ServerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(client.receive().body(), "three");
 }
 
+// Whatever pieces the socket delivers, the requests parse the same: cut at every byte, or back to back in one
+// write; bodies by length and chunked (RFC 9112 §7.1), and a request right behind a body.
+TEST_F(ServerTest, RequestsArrivingInPiecesOrBackToBack) {
+  router_.add("POST", "/echo/{id}",
+              [](Request& req, Responder respond) { respond(Response::text(200, req.params["id"] + ":" + req.body)); });
+  start();
+  const std::string stream =
+      "POST /echo/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+      "POST /echo/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+      "POST /echo/c HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  Client bytewise(port());
+  bytewise.socket().set_option(tcp::no_delay(true));
+  for (const char c : stream) bytewise.writeRaw(std::string_view(&c, 1));
+  Client together(port());
+  together.writeRaw(stream);
+  for (Client* client : {&bytewise, &together}) {
+    EXPECT_EQ(client->receive().body(), "a:hello");
+    EXPECT_EQ(client->receive().body(), "b:abcde");
+    EXPECT_EQ(client->receive().body(), "c:");
+  }
+}
+
+// A client that ends its side in the middle of a request (header or body) gets no answer and is closed; the
+// server goes on serving others.
+TEST_F(ServerTest, ConnectionEndedMidRequestIsClosedWithoutAnswer) {
+  router_.add("POST", "/echo", [](Request& req, Responder respond) { respond(Response::text(200, req.body)); });
+  start();
+  for (const std::string partial :
+       {"POST /echo HTT", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"}) {
+    Client cut(port());
+    cut.writeRaw(partial);
+    cut.socket().shutdown(tcp::socket::shutdown_send);
+    std::string data;
+    EXPECT_EQ(cut.readToEnd(&data), net::error::eof) << partial;
+    EXPECT_EQ(data, "") << partial;
+  }
+  Client next(port());
+  EXPECT_EQ(next.request(bhttp::verb::post, "/echo", "still here").body(), "still here");
+}
+
 TEST_F(ServerTest, UnknownPathIs404AndOtherMethodIs405) {
   router_.add("POST", "/whip/{stage}", [](Request&, Responder respond) { respond(Response::text(201, "")); });
   router_.add("DELETE", "/whip/{stage}", [](Request&, Responder respond) { respond(Response::text(200, "")); });

@@ -279,6 +279,7 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
 
   http::ServerOptions ho;
   ho.maxBodyBytes = config.maxBodyBytes;
+  ho.oneThreadPerLoop = true;  // each loop below gets its own thread
   std::vector<boost::asio::io_context*> loops;
   for (std::size_t i = 0; i < std::max<std::size_t>(1, config.httpThreads); ++i) {
     impl.httpLoops.push_back(std::make_unique<boost::asio::io_context>(1));

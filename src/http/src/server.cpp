@@ -247,9 +247,13 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 
  private:
   void readRequest();
-  void onHeader(beast::error_code ec);
+  // Feeds the buffered bytes to the parser and reads more while it needs them (the steps of Beast's
+  // http::async_read, without its composed operations): the header first, then the body.
+  void parse();
+  void onBytes(beast::error_code ec, std::size_t n);
+  void onHeader();
   void readBody();
-  void onRead(beast::error_code ec);
+  void onRead();
   void onReadError(beast::error_code ec);
   void route();
   void upgrade(const WebSocketHandler& handler);
@@ -265,6 +269,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool headerPending_ = false;  // the parser's header is not yet complete (or not yet handled by onHeader)
   // The response being written: its head (status line and fields, serialized here) and its body. Kept until
   // the write completes; the head's buffer is reused by the connection's next response.
   std::string responseHead_;
@@ -412,9 +417,12 @@ Status Core::listen(const Endpoint& endpoint) {
 void Core::accept() {
   if (!acceptor_.is_open()) return;
   net::io_context& loop = *loops_[nextLoop_++ % loops_.size()];
-  acceptor_.async_accept(net::make_strand(loop), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-    self->onAccept(ec, std::move(s));
-  });
+  // A loop run by one thread already runs its handlers one at a time: a strand would only add a lock and a
+  // queue per completion.
+  const net::any_io_executor executor = options_.oneThreadPerLoop ? net::any_io_executor(loop.get_executor())
+                                                                  : net::any_io_executor(net::make_strand(loop));
+  acceptor_.async_accept(
+      executor, [self = shared_from_this()](beast::error_code ec, tcp::socket s) { self->onAccept(ec, std::move(s)); });
 }
 
 void Core::onAccept(beast::error_code ec, tcp::socket socket) {
@@ -524,12 +532,48 @@ void Session::readRequest() {
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(options.maxHeaderBytes, std::numeric_limits<std::uint32_t>::max())));
   armDeadline(options.idleTimeout);
-  bhttp::async_read_header(socket_, buffer_, *parser_,
-                           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
+  headerPending_ = true;
+  parse();  // a pipelined request may already be buffered
 }
 
-void Session::onHeader(beast::error_code ec) {
+void Session::parse() {
+  if (closed_) return;
+  while (buffer_.size() != 0) {
+    beast::error_code ec;
+    const std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::need_more || (!ec && used == 0)) break;
+    if (ec) return onReadError(ec);
+    if (headerPending_ && parser_->is_header_done()) {
+      headerPending_ = false;
+      return onHeader();
+    }
+    if (parser_->is_done()) return onRead();
+  }
+  // The parser needs more bytes. At most 64 KiB per read, and no more than the buffer may still take.
+  const std::size_t room = std::min<std::size_t>(std::max<std::size_t>(buffer_.capacity() - buffer_.size(), 512),
+                                                 buffer_.max_size() - buffer_.size());
+  const std::size_t size = std::min<std::size_t>(room, 65536);
+  if (size == 0) return onReadError(bhttp::error::buffer_overflow);
+  socket_.async_read_some(buffer_.prepare(size),
+                          [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->onBytes(ec, n); });
+}
+
+void Session::onBytes(beast::error_code ec, std::size_t n) {
+  buffer_.commit(n);
+  if (closed_) return;
+  if (ec == net::error::eof) {
+    // A request is never delimited by the end of the stream (RFC 9112 §6.3): a started one is cut short.
+    if (!parser_->got_some()) return onReadError(bhttp::error::end_of_stream);
+    ec = {};
+    parser_->put_eof(ec);
+    return onReadError(ec ? ec : beast::error_code(bhttp::error::partial_message));
+  }
   if (ec) return onReadError(ec);
+  parse();
+}
+
+void Session::onHeader() {
   const auto& req = parser_->get();
   if (req.version() >= 11 && !parser_->is_done() && iequals(sv(req[bhttp::field::expect]), "100-continue")) {
     net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
@@ -544,9 +588,8 @@ void Session::onHeader(beast::error_code ec) {
 
 void Session::readBody() {
   if (closed_) return;
-  if (parser_->is_done()) return onRead({});
-  bhttp::async_read(socket_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+  if (parser_->is_done()) return onRead();
+  parse();
 }
 
 void Session::onReadError(beast::error_code ec) {
@@ -567,8 +610,7 @@ void Session::onReadError(beast::error_code ec) {
   close();
 }
 
-void Session::onRead(beast::error_code ec) {
-  if (ec) return onReadError(ec);
+void Session::onRead() {
   if (closed_) return;
   disarmDeadline();  // a handler may take its time; the write sets its own deadline
   auto message = parser_->release();

@@ -139,13 +139,18 @@ struct ServerOptions {
   // A ping is sent after this long without a message from the peer; a peer that sends nothing (no pong)
   // during the next interval as well is dropped. Zero disables pings and the idle check.
   std::chrono::milliseconds webSocketPingInterval{20'000};
+  // Every io_context given to the Server is run by exactly one thread. Connections then run directly on their
+  // loop instead of on a strand of it (the loop itself serializes their handlers), which saves a lock and a
+  // queue hand-off per completion. Leave false when a loop may be run by several threads.
+  bool oneThreadPerLoop = false;
 };
 
 // Runs on the given io_contexts (the caller runs each on one or more threads). Accepted connections are dealt
 // out over the io_contexts in turn and stay on theirs; the listening socket lives on the first. Each connection
-// runs on its own strand, so handlers and WebSocket callbacks of one connection never run concurrently; those
-// of different connections may. One io_context per thread, each run by its own thread, keeps connections of
-// different threads from sharing a scheduler (no lock handoffs between threads on every completion).
+// runs on its own strand (or directly on its loop with ServerOptions::oneThreadPerLoop), so handlers and
+// WebSocket callbacks of one connection never run concurrently; those of different connections may. One io_context per
+// thread, each run by its own thread, keeps connections of different threads from sharing a scheduler (no lock handoffs
+// between threads on every completion).
 class Server {
  public:
   Server(boost::asio::io_context& io, Router& router, ServerOptions options);
