@@ -1,10 +1,12 @@
 #pragma once
-// The single-node store: everything in process memory behind one mutex. Subscribers are called synchronously
+// The single-node store: everything in process memory behind one mutex (adaptive: heartbeats from several HTTP
+// loops take it briefly and often). Subscribers are called synchronously
 // from appendEvent / publishInternal (after the mutex is released).
 #include <deque>
 #include <map>
 #include <mutex>
 
+#include "stagecast/common/adaptive_mutex.hpp"
 #include "stagecast/control/store.hpp"
 
 namespace stagecast::control {
@@ -46,7 +48,7 @@ class MemoryStore final : public Store {
     StageRecord record;
     std::map<std::string, ViewerRecord> viewers;  // by userId
   };
-  std::mutex mutex_;
+  AdaptiveMutex mutex_;
   std::map<std::string, StageState> stages_;                 // by stageId
   std::map<std::string, std::vector<std::string>> channels_;  // channelId -> stageIds, oldest first
   std::map<std::string, MediaNodeRecord> nodes_;
