@@ -1,4 +1,5 @@
-// HTTP/1.1 server on Boost.Beast. One Session per connection, each on its own strand; the Core (shared by the
+// HTTP/1.1 server on Boost.Beast. One Session per connection, each on its own strand (its "strand" below: with
+// ServerOptions::oneThreadPerLoop the connection's loop itself, which one thread runs); the Core (shared by the
 // Server and its connections) owns the acceptor and the set of live connections. A Session whose request is
 // a WebSocket upgrade hands its socket to a WsConnection on the same strand, which takes its place in the set.
 #include <algorithm>
