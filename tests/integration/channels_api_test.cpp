@@ -187,6 +187,13 @@ TEST_F(ChannelsApi, TokensGateWhipAndWhepAndLeaveEndsTheViewersSession) {
   auto [ls2, left2] = api("/api/viewer/leave", json{{"userId", "alice"}, {"stageArn", d["stageArn"]}}.dump());
   EXPECT_EQ(ls2, 200) << "leaving twice is fine";
   EXPECT_EQ(left2["data"]["currentViewers"], 0);
+
+  // The client's DELETE of its WHIP resource (RFC 9725 §4.3) carries its token, as the resource requires.
+  ASSERT_EQ(server_->engine().stats().total.publishers, 1U);
+  auto deleted = pub->sendDelete();
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 200) << deleted->body;
+  EXPECT_TRUE(waitFor([&] { return server_->engine().stats().total.publishers == 0; }, seconds(5)));
 }
 
 TEST_F(ChannelsApi, JwksServesTheVerificationKey) {

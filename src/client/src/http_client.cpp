@@ -117,6 +117,9 @@ Result<HttpResponse> HttpClient::patch(const std::string& target, std::string bo
   return send({"PATCH", target, std::move(body), std::move(headers)});
 }
 
-Result<HttpResponse> HttpClient::del(const std::string& target) const { return send({"DELETE", target, {}, {}}); }
+Result<HttpResponse> HttpClient::del(const std::string& target,
+                                     std::vector<std::pair<std::string, std::string>> headers) const {
+  return send({"DELETE", target, {}, std::move(headers)});
+}
 
 }  // namespace stagecast::client

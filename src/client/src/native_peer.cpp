@@ -555,7 +555,10 @@ const NativePeerStats& NativePeer::stats() const {
 
 Result<HttpResponse> NativePeer::sendDelete() const {
   HttpClient http(options_.host, options_.httpPort, options_.httpTimeout);
-  return http.del(resource_);
+  // The resource needs the same token as the request that created it.
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!options_.bearerToken.empty()) headers.emplace_back("Authorization", "Bearer " + options_.bearerToken);
+  return http.del(resource_, std::move(headers));
 }
 
 }  // namespace stagecast::client

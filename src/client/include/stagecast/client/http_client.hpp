@@ -42,7 +42,8 @@ class HttpClient {
                             std::vector<std::pair<std::string, std::string>> headers = {}) const;
   Result<HttpResponse> patch(const std::string& target, std::string body, const std::string& contentType,
                              std::vector<std::pair<std::string, std::string>> headers = {}) const;
-  Result<HttpResponse> del(const std::string& target) const;
+  Result<HttpResponse> del(const std::string& target,
+                           std::vector<std::pair<std::string, std::string>> headers = {}) const;
 
   [[nodiscard]] const std::string& host() const { return host_; }
   [[nodiscard]] std::uint16_t port() const { return port_; }

@@ -159,7 +159,8 @@ class NativePeer final : public std::enable_shared_from_this<NativePeer>, privat
   [[nodiscard]] Endpoint localEndpoint() const { return local_; }
 
   // --- any thread ---
-  // HTTP DELETE of the session resource (RFC 9725 §4.2). Blocking.
+  // HTTP DELETE of the session resource (RFC 9725 §4.2), with the bearer token of the request that created it.
+  // Blocking.
   Result<HttpResponse> sendDelete() const;
   [[nodiscard]] const std::string& resourceUrl() const { return resource_; }
   [[nodiscard]] const std::string& answerSdp() const { return answerSdp_; }
