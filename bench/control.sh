@@ -96,19 +96,28 @@ run_wrk() {
   LAST="$out"
 }
 
+# heartbeats LABEL CPUS_FOR_SERVER CPUS_FOR_WRK: one heartbeat run over the joined viewers
+heartbeats() { run_wrk "$1" "$2" "$3" "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key; }
+
 # rate and p99 of the last heartbeat run: "RATE P99"
 last_figures() { echo "$LAST" | awk '/^heartbeat: [0-9]+ requests/ { print $8, $15 }'; }
+
+# summarize LABEL: the last heartbeat run's rate and p99 into the summary
+summarize() {
+  local rate p99
+  read -r rate p99 <<<"$(last_figures)"
+  echo "$1: $rate heartbeats/s, p99 $p99 ms" | tee -a "$WORK/summary.txt"
+}
 
 # repeated LABEL SERVER_CPUS WRK_CPUS: REPEAT heartbeat runs, then the median rate and median p99 against the
 # target (>= 50,000 heartbeats/s with p99 < 5 ms).
 repeated() {
   local label="$1" server_cpus="$2" wrk_cpus="$3" i figures=""
   for i in $(seq "$REPEAT"); do
-    run_wrk "$label (run $i of $REPEAT)" "$server_cpus" "$wrk_cpus" "$DURATION" bench/heartbeat.lua \
-      "$WORK/viewers.txt" bench-key
+    heartbeats "$label (run $i of $REPEAT)" "$server_cpus" "$wrk_cpus"
     figures+="$(last_figures)"$'\n'
   done
-  echo "$figures" | awk -v label="$label" -v n="$REPEAT" 'NF == 2 { rate[++k] = $1; p99[k] = $2 }
+  echo "$figures" | awk -v label="$label" 'NF == 2 { rate[++k] = $1; p99[k] = $2 }
     function median(a, k,   i, j, t) {
       for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
@@ -152,17 +161,13 @@ join() {
 # 1. One core: a server with one HTTP loop pinned to CPU 0, wrk on CPU 1 (what one core of the server does).
 start_server 1
 join
-run_wrk "heartbeat, one core" 0 1 "$DURATION" bench/heartbeat.lua "$WORK/viewers.txt" bench-key
-echo "$LAST" | awk '/^heartbeat: [0-9]+ requests/ { printf "one core: %s heartbeats/s, p99 %s ms\n", $8, $15 }' |
-  tee -a "$WORK/summary.txt"
+heartbeats "heartbeat, one core" 0 1
+summarize "one core"
 if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
   # The same core also carries the stage's media; the viewers' clients run beside wrk on CPU 1.
   stream 0 1 $((DURATION + 10))
-  run_wrk "heartbeat, one core, while it streams to $STREAM_VIEWERS viewers" 0 1 "$DURATION" bench/heartbeat.lua \
-    "$WORK/viewers.txt" bench-key
-  echo "$LAST" | awk -v v="$STREAM_VIEWERS" '/^heartbeat: [0-9]+ requests/ {
-      printf "one core while streaming to %s viewers: %s heartbeats/s, p99 %s ms\n", v, $8, $15 }' |
-    tee -a "$WORK/summary.txt"
+  heartbeats "heartbeat, one core, while it streams to $STREAM_VIEWERS viewers" 0 1
+  summarize "one core while streaming to $STREAM_VIEWERS viewers"
   stream_report
 fi
 

@@ -270,7 +270,6 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   tcp::socket socket_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  bool headerPending_ = false;  // the parser's header is not yet complete (or not yet handled by onHeader)
   // The response being written: its head (status line and fields, serialized here) and its body. Kept until
   // the write completes; the head's buffer is reused by the connection's next response.
   std::string responseHead_;
@@ -533,7 +532,6 @@ void Session::readRequest() {
   parser_->header_limit(static_cast<std::uint32_t>(
       std::min<std::size_t>(options.maxHeaderBytes, std::numeric_limits<std::uint32_t>::max())));
   armDeadline(options.idleTimeout);
-  headerPending_ = true;
   parse();  // a pipelined request may already be buffered
 }
 
@@ -541,14 +539,12 @@ void Session::parse() {
   if (closed_) return;
   while (buffer_.size() != 0) {
     beast::error_code ec;
+    const bool hadHeader = parser_->is_header_done();
     const std::size_t used = parser_->put(buffer_.data(), ec);
     buffer_.consume(used);
     if (ec == bhttp::error::need_more || (!ec && used == 0)) break;
     if (ec) return onReadError(ec);
-    if (headerPending_ && parser_->is_header_done()) {
-      headerPending_ = false;
-      return onHeader();
-    }
+    if (!hadHeader && parser_->is_header_done()) return onHeader();  // once per request, as the header completes
     if (parser_->is_done()) return onRead();
   }
   // The parser needs more bytes. At most 64 KiB per read, and no more than the buffer may still take.
