@@ -2,16 +2,23 @@
 # Control-plane benchmark: 10,000 viewers joining, then viewer heartbeats and token requests per second.
 #   bench/control.sh [build-dir]
 # Two servers in turn:
-#   1. one HTTP loop pinned to one core, wrk on the other core; then the same while that server (on its one core)
-#      also streams one stage to 50 viewers whose clients run on wrk's core;
+#   1. one HTTP loop pinned to one core, wrk on the other core; open-loop runs (below) at fixed rates with the
+#      load generator polling on the other core; then wrk again while that server (on its one core) also streams
+#      one stage to 50 viewers whose clients run on wrk's core;
 #   2. two HTTP loops sharing both cores with wrk, without and with one stage streaming. The heartbeat target is
 #      checked on these two-core runs: each is repeated and the median rate and p99 of the repeats are compared
-#      with the target (one run alone says little on a machine the load tool shares).
+#      with the target (one run alone says little on a machine the load tool shares). While the stage still
+#      streams, open-loop runs follow: wrk is a closed loop (a connection sends its next request only after the
+#      answer), so at saturation its p99 is its own queue, and a stall of the server holds the sending back
+#      instead of showing in the latency. bench/paced_load offers fixed rates instead and measures each request
+#      from its scheduled send time: the latency at each offered rate, the last one the target's.
 # Environment: JOIN_COUNT (10000), JOIN_THREADS (4), DURATION (10, seconds per heartbeat run),
 #   CONNECTIONS (64), REPEAT (3: runs per two-core configuration), STREAM (1: the runs while a stage streams,
 #   needs fanout_bench), STREAM_VIEWERS (50: one full stage at the default stage capacity),
 #   STREAM_CONNECTIONS ("64 32": one configuration per number of wrk connections while the stage streams; fewer
-#   requests in flight, less queueing in the latency).
+#   requests in flight, less queueing in the latency), OPEN_RATES ("20000 30000 40000 50000": offered rates of
+#   the two-core open-loop runs, needs paced_load), OPEN_ONE_CORE_RATES ("30000 40000 50000": those of the
+#   one-core runs), OPEN_CONNECTIONS (64).
 # Needs wrk, python3 (standard library only) and taskset. Exit status 1 if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +26,7 @@ cd "$(dirname "$0")/.."
 BUILD="${1:-build}"
 BIN="$BUILD/src/app/stagecast"
 FANOUT="$BUILD/bench/fanout_bench"
+PACED="$BUILD/bench/paced_load"
 JOIN_COUNT="${JOIN_COUNT:-10000}"
 JOIN_THREADS="${JOIN_THREADS:-4}"
 DURATION="${DURATION:-10}"
@@ -27,6 +35,9 @@ STREAM="${STREAM:-1}"
 STREAM_VIEWERS="${STREAM_VIEWERS:-50}"
 STREAM_CONNECTIONS="${STREAM_CONNECTIONS:-64 32}"
 REPEAT="${REPEAT:-3}"
+OPEN_RATES="${OPEN_RATES:-20000 30000 40000 50000}"
+OPEN_CONNECTIONS="${OPEN_CONNECTIONS:-64}"
+OPEN_ONE_CORE_RATES="${OPEN_ONE_CORE_RATES:-30000 40000 50000}"
 [ -x "$BIN" ] || { echo "build first: cmake --build $BUILD --target stagecast" >&2; exit 1; }
 for tool in wrk python3 taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -129,6 +140,44 @@ repeated() {
     }' | tee -a "$WORK/summary.txt"
 }
 
+# paced LABEL SERVER_CPUS LOAD_CPUS RATE CHECK [PACED_LOAD_ARGS...]: one open-loop run of bench/paced_load
+# offering RATE heartbeats/s over OPEN_CONNECTIONS connections (2 s warm-up, then DURATION s measured). With CHECK
+# "target" the run's p99 and rate are compared with the heartbeat target.
+paced() {
+  local label="$1" server_cpus="$2" load_cpus="$3" rate="$4" check="$5" warmup=2
+  shift 5
+  taskset -a -cp "$server_cpus" "$SERVER" >/dev/null
+  echo
+  echo "== $label: server on CPU $server_cpus, paced_load --rate $rate --connections $OPEN_CONNECTIONS $* on CPU" \
+    "$load_cpus, ${warmup} s warm-up + ${DURATION} s; $(load)"
+  local before after out
+  before=$(server_cpu)
+  out=$(/usr/bin/time -f 'load-cpu %U %S' -o "$WORK/paced-time" taskset -c "$load_cpus" "$PACED" --port "$PORT" \
+    --viewers "$WORK/viewers.txt" --api-key bench-key --rate "$rate" --connections "$OPEN_CONNECTIONS" \
+    --duration "$DURATION" --warmup "$warmup" "$@") || true
+  after=$(server_cpu)
+  echo "$out"
+  local sent=$((rate * (DURATION + warmup)))
+  awk -v b="$before" -v a="$after" -v d="$((DURATION + warmup))" -v n="$sent" \
+    'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'
+  awk -v d="$((DURATION + warmup))" -v n="$sent" '/^load-cpu/ {
+      printf "paced_load CPU: %.0f %% of one core, %.1f µs per request\n", ($2 + $3) / d * 100, ($2 + $3) / n * 1e6 }' \
+    "$WORK/paced-time"
+  echo "after: $(load)"
+  # Error answers or socket errors fail the script; an offered rate the machine could not keep up with is a result.
+  echo "$out" | grep -Eq '^heartbeat: 0 answers with status >= 400, 0 socket errors' || FAILED=1
+  echo "$out" | awk -v label="$label" -v rate="$rate" -v check="$check" '
+    /^heartbeat: [0-9]+ requests/ { achieved = $8; p99 = $17 }
+    /^heartbeat: service time/ { service = $8 }
+    END {
+      kept = achieved >= 0.99 * rate
+      printf "%s, offered %d/s: %s/s answered, p99 %s ms from the scheduled send (service time p99 %s ms)%s", \
+        label, rate, achieved, p99, service, kept ? "" : ", offered rate not kept up"
+      if (check == "target") printf "; target (>= 50,000/s, p99 < 5 ms): %s", (rate >= 50000 && kept && p99 < 5) ? "met" : "NOT met"
+      printf "\n"
+    }' | tee -a "$WORK/summary.txt"
+}
+
 # stream SERVER_CPUS CLIENT_CPUS SECONDS: one stage streams (synthetic 2.5 Mbit/s publisher, STREAM_VIEWERS
 # WHEP viewers, from fanout_bench) in the background; sets FAN. Returns once the viewers are receiving.
 stream() {
@@ -163,6 +212,11 @@ start_server 1
 join
 heartbeats "heartbeat, one core" 0 1
 summarize "one core"
+if [ -x "$PACED" ]; then
+  # Open loop with the load generator polling on a core of its own (it never sleeps, so its wake-ups neither
+  # delay its sends nor cost the server's core anything): what one core of the server answers at fixed rates.
+  for rate in $OPEN_ONE_CORE_RATES; do paced "open loop, one core" 0 1 "$rate" "" --spin; done
+fi
 if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
   # The same core also carries the stage's media; the viewers' clients run beside wrk on CPU 1.
   stream 0 1 $((DURATION + 10))
@@ -180,12 +234,22 @@ repeated "heartbeat, two cores, wrk -c$CONNECTIONS" 0,1 0,1
 # 3. heartbeats while one stage streams; the viewers' clients share the two cores as well
 if [ "$STREAM" = 1 ] && [ -x "$FANOUT" ]; then
   configurations=$(echo "$STREAM_CONNECTIONS" | wc -w)
-  stream 0,1 0,1 $((configurations * REPEAT * (DURATION + 4) + 10))
+  open_runs=0
+  [ -x "$PACED" ] && open_runs=$(echo "$OPEN_RATES" | wc -w)
+  stream 0,1 0,1 $((configurations * REPEAT * (DURATION + 4) + open_runs * (DURATION + 6) + 10))
   all_connections="$CONNECTIONS"
   for CONNECTIONS in $STREAM_CONNECTIONS; do
     repeated "heartbeat, two cores, while one stage streams to $STREAM_VIEWERS viewers, wrk -c$CONNECTIONS" 0,1 0,1
   done
   CONNECTIONS="$all_connections"
+  # open loop at fixed offered rates, same stream
+  if [ "$open_runs" -gt 0 ]; then
+    for rate in $OPEN_RATES; do
+      check=""
+      [ "$rate" = "${OPEN_RATES##* }" ] && check=target
+      paced "open loop, two cores shared, one stage streaming" 0,1 0,1 "$rate" "$check"
+    done
+  fi
   stream_report
 fi
 
