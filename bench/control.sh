@@ -148,6 +148,14 @@ repeated() {
     }' | tee -a "$WORK/summary.txt"
 }
 
+# heartbeats the server has accepted so far (stagecast_viewer_heartbeats_total of /metrics)
+accepted_heartbeats() {
+  python3 -c 'import sys, urllib.request
+for line in urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode().splitlines():
+    if line.startswith("stagecast_viewer_heartbeats_total "):
+        print(int(float(line.split()[1])))' "$URL"
+}
+
 # paced LABEL SERVER_CPUS LOAD_CPUS RATE CHECK [PACED_LOAD_ARGS...]: one open-loop run of bench/paced_load
 # offering RATE heartbeats/s over OPEN_CONNECTIONS connections (2 s warm-up, then DURATION s measured). With CHECK
 # "target" the run's p99 and rate are compared with the heartbeat target.
@@ -158,14 +166,25 @@ paced() {
   echo
   echo "== $label: server on CPU $server_cpus, paced_load --rate $rate --connections $OPEN_CONNECTIONS $* on CPU" \
     "$load_cpus, ${warmup} s warm-up + ${DURATION} s; $(load)"
-  local before after out
+  local before after out counted_before counted
+  counted_before=$(accepted_heartbeats)
   before=$(server_cpu)
   out=$(/usr/bin/time -f 'load-cpu %U %S' -o "$WORK/paced-time" taskset -c "$load_cpus" "$PACED" --port "$PORT" \
     --viewers "$WORK/viewers.txt" --api-key bench-key --rate "$rate" --connections "$OPEN_CONNECTIONS" \
     --duration "$DURATION" --warmup "$warmup" "$@") || true
   after=$(server_cpu)
+  counted=$(( $(accepted_heartbeats) - counted_before ))
   echo "$out"
   LAST="$out"
+  # The generator's counts against the server's own: every answer it got must be a heartbeat the server
+  # accepted, and the server cannot have accepted more than were sent.
+  echo "$out" | awk -v counted="$counted" '/^heartbeat: whole run/ {
+      sent = $6; answered = $9
+      ok = answered <= counted && counted <= sent
+      printf "server accepted %d heartbeats during the run (generator: %d sent, %d answered): %s\n", counted, sent,
+        answered, ok ? "consistent" : "INCONSISTENT"
+      exit ok ? 0 : 1
+    }' || FAILED=1
   local sent=$((rate * (DURATION + warmup)))
   awk -v b="$before" -v a="$after" -v d="$((DURATION + warmup))" -v n="$sent" \
     'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'

@@ -16,7 +16,9 @@
 // scheduled time. Due times are waited for with nanosecond precision (epoll_pwait2, or a timerfd armed with an
 // absolute CLOCK_MONOTONIC time where epoll_pwait2 is missing) and a timer slack of --slack-us (default 100 µs):
 // the kernel may end a wait up to that much late, so that one wake-up sends several due requests; that lateness
-// counts in the latency, which is measured from the scheduled time. The schedule stops at warmup + duration:
+// counts in the latency, which is measured from the scheduled time. With --spin a thread never sleeps: it polls
+// its sockets and the clock in a loop (a core of its own per thread), so neither its sends nor its receipt of
+// answers wait for a wake-up, and the server's answers need not wake it. The schedule stops at warmup + duration:
 // nothing is sent after that, answers still in flight are awaited for up to 1 s.
 //
 // Each thread owns CONNECTIONS / THREADS connections and its own epoll instance. The requests are formatted once
@@ -25,12 +27,13 @@
 //
 //   paced_load --port PORT --viewers FILE [--host 127.0.0.1] [--rate 50000] [--connections 64] [--threads 1]
 //              [--duration 10] [--warmup 2] [--api-key bench-key] [--label heartbeat]
-//              [--path /api/viewer/heartbeat] [--slack-us 100]
+//              [--path /api/viewer/heartbeat] [--slack-us 100] [--spin]
 //
 // Output (LABEL is --label, UNIT is LABEL + "s"; times in ms):
 //   LABEL: N requests in S s = R UNIT/s (offered RATE/s); latency p50 X ms, p99 Y ms, p99.9 Z ms, max M ms
 //   LABEL: service time p50 X ms, p99 Y ms; L requests sent more than 1 ms late
 //   LABEL: B answers with status >= 400, E socket errors, C connections[, K reconnects]
+//   LABEL: whole run, warm-up included: W requests sent, A answered
 //   [LABEL: explanation of a failure, one line each]
 //   LABEL: PASS | FAIL
 // N counts the answers to the requests scheduled within the measured window (after the warmup), whatever their
@@ -40,7 +43,8 @@
 // Answers with status >= 400, socket errors (a refused or closed connection, a failed send or receive, an answer
 // that cannot be parsed, an answer missing 1 s after the end) are counted over the whole run, warmup included; a
 // request in flight on a connection that fails is an error, not a latency sample, and the connection reconnects.
-// Answers with "Transfer-Encoding: chunked" are not supported: they count as unparseable (socket errors).
+// Answers are parsed by Beast's HTTP parser (bodies by Content-Length or chunked); an answer whose body would end
+// only when the server closes the connection counts as unparseable (a socket error).
 // FAIL when there is any error, no answer at all, or fewer answers than 99 % of the offered rate times the window
 // (then the server or the generator could not keep up and the latency figures do not describe the offered load).
 // Exit status: 0 PASS, 1 FAIL, 2 bad usage (bad option, unreadable or empty viewers file).
@@ -49,7 +53,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -58,6 +61,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -79,6 +86,9 @@
 #endif
 
 namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
 
 using Nanos = int64_t;
 constexpr Nanos kSecond = 1'000'000'000;
@@ -106,102 +116,33 @@ struct Answer {
   bool close = false;
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// Whether the comma-separated header value holds TOKEN (case-insensitive).
-bool hasToken(std::string_view value, std::string_view token) {
-  while (!value.empty()) {
-    size_t comma = value.find(',');
-    if (iequals(trim(value.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-// Parses the answer at the start of [p, p + n). On kBad, *why says what is wrong.
-Parse parseAnswer(const char* p, size_t n, Answer& answer, const char** why) {
-  const void* end = memmem(p, n, "\r\n\r\n", 4);
-  if (end == nullptr) {
-    if (n > kMaxHead) {
-      *why = "answer head longer than 64 KiB";
+// Parses the answer at the start of [p, p + n) with Beast's response parser (a fresh one per call: answers are
+// small and nearly always arrive whole). On kBad, *why says what is wrong.
+Parse parseAnswer(const char* p, size_t n, Answer& answer, std::string* why) {
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.eager(true);
+  parser.header_limit(kMaxHead);
+  parser.body_limit(kMaxBody);
+  size_t used = 0;
+  while (!parser.is_done()) {
+    beast::error_code ec;
+    const size_t took = parser.put(boost::asio::buffer(p + used, n - used), ec);
+    used += took;
+    if (ec == bhttp::error::need_more) return Parse::kIncomplete;
+    if (ec) {
+      *why = "unparseable answer: " + ec.message();
       return Parse::kBad;
     }
-    return Parse::kIncomplete;
-  }
-  const size_t head = static_cast<const char*>(end) - p + 4;
-  std::string_view text(p, head - 2);  // every line, each ending in CRLF
-  size_t eol = text.find("\r\n");
-  std::string_view line = text.substr(0, eol);
-  // status line: HTTP/1.x SP 3DIGIT [SP reason]
-  if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ' || line[9] < '1' || line[9] > '5' ||
-      line[10] < '0' || line[10] > '9' || line[11] < '0' || line[11] > '9' || (line.size() > 12 && line[12] != ' ')) {
-    *why = "malformed status line";
-    return Parse::kBad;
-  }
-  answer.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-  answer.close = line[7] == '0';  // HTTP/1.0 closes unless told otherwise; good enough here
-  bool haveLength = false;
-  size_t length = 0;
-  text.remove_prefix(eol + 2);
-  while (!text.empty()) {
-    eol = text.find("\r\n");
-    line = text.substr(0, eol);
-    text.remove_prefix(eol + 2);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      *why = "malformed header line";
+    if (parser.is_header_done() && parser.need_eof()) {
+      // The body would end when the server closes the connection: not a keep-alive answer.
+      *why = "answer without Content-Length or chunked encoding";
       return Parse::kBad;
     }
-    std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
-    if (iequals(name, "content-length")) {
-      size_t v = 0;
-      if (value.empty()) {
-        *why = "empty Content-Length";
-        return Parse::kBad;
-      }
-      for (char ch : value) {
-        if (ch < '0' || ch > '9' || v > kMaxBody) {
-          *why = "bad or too large Content-Length";
-          return Parse::kBad;
-        }
-        v = v * 10 + (ch - '0');
-      }
-      if (v > kMaxBody || (haveLength && v != length)) {
-        *why = "bad or too large Content-Length";
-        return Parse::kBad;
-      }
-      haveLength = true;
-      length = v;
-    } else if (iequals(name, "transfer-encoding")) {
-      if (!iequals(value, "identity")) {
-        *why = "Transfer-Encoding: chunked (not supported by this tool)";
-        return Parse::kBad;
-      }
-    } else if (iequals(name, "connection")) {
-      if (hasToken(value, "close")) answer.close = true;
-      if (hasToken(value, "keep-alive")) answer.close = false;
-    }
+    if (took == 0 && !parser.is_done()) return Parse::kIncomplete;
   }
-  if (!haveLength) {
-    // Only these answers have no body by definition; any other would be delimited by closing the connection.
-    if (answer.status < 200 || answer.status == 204 || answer.status == 304) {
-      length = 0;
-    } else {
-      *why = "answer without Content-Length";
-      return Parse::kBad;
-    }
-  }
-  if (n < head + length) return Parse::kIncomplete;
-  answer.size = head + length;
+  answer.status = static_cast<int>(parser.get().result_int());
+  answer.close = !parser.get().keep_alive();
+  answer.size = used;
   return Parse::kComplete;
 }
 
@@ -303,6 +244,8 @@ struct Stats {
   std::vector<uint32_t> serviceUs;  // actual send -> complete answer, measured requests
   uint64_t answered = 0;            // answers to measured requests, any status
   uint64_t sent = 0;                // measured requests sent
+  uint64_t sentAll = 0;             // requests sent, whole run (warm-up included)
+  uint64_t answeredAll = 0;         // complete final answers, whole run, any status
   uint64_t late = 0;                // measured requests sent more than 1 ms after their scheduled time
   uint64_t errorAnswers = 0;        // status >= 400, whole run
   uint64_t socketErrors = 0;        // whole run, including unparseable and missing answers
@@ -498,6 +441,7 @@ class Worker {
       ++stats_.sent;
       if (behind > kMilli) ++stats_.late;
     }
+    ++stats_.sentAll;
     c.state = Conn::kBusy;
     ++busy_;
     ssize_t r = send(c.fd, data, len, MSG_NOSIGNAL);
@@ -576,7 +520,7 @@ class Worker {
     push(i, c.failures++ == 0 ? now : now + kReconnectBackoff);
   }
 
-  void unparseable(uint32_t i, const char* why) {
+  void unparseable(uint32_t i, const std::string& why) {
     ++stats_.unparseable;
     if (stats_.firstParseError.empty()) stats_.firstParseError = why;
     fail(i, nowNs());
@@ -627,7 +571,7 @@ class Worker {
         return;
       }
       Answer answer;
-      const char* why = nullptr;
+      std::string why;
       Parse p = parseAnswer(c.buf.data(), c.used, answer, &why);
       if (p == Parse::kIncomplete) return;
       if (p == Parse::kBad) {
@@ -650,6 +594,7 @@ class Worker {
     --busy_;
     c.state = Conn::kIdle;
     c.failures = 0;
+    ++stats_.answeredAll;
     if (answer.status >= 400) ++stats_.errorAnswers;
     if (measured(c.scheduled)) {
       ++stats_.answered;
@@ -847,6 +792,8 @@ int main(int argc, char** argv) {
     total.serviceUs.insert(total.serviceUs.end(), s.serviceUs.begin(), s.serviceUs.end());
     total.answered += s.answered;
     total.sent += s.sent;
+    total.sentAll += s.sentAll;
+    total.answeredAll += s.answeredAll;
     total.late += s.late;
     total.errorAnswers += s.errorAnswers;
     total.socketErrors += s.socketErrors;
@@ -878,6 +825,8 @@ int main(int argc, char** argv) {
               cfg.connections);
   if (total.reconnects > 0) std::printf(", %llu reconnects", static_cast<unsigned long long>(total.reconnects));
   std::printf("\n");
+  std::printf("%s: whole run, warm-up included: %llu requests sent, %llu answered\n", label,
+              static_cast<unsigned long long>(total.sentAll), static_cast<unsigned long long>(total.answeredAll));
 
   bool pass = true;
   if (total.unparseable > 0) {
