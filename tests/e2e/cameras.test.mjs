@@ -1,5 +1,6 @@
 // Camera preview in headless Chromium against a real RTSP camera (GStreamer's RTSP server, started here):
-// probe → offer → first decoded frame → hangup; two previews of one camera share one pull.
+// probe → offer → first decoded frame → hangup; two previews of one camera share one pull; a page that closes its
+// peer connection ends its preview as a hangup.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -135,6 +136,27 @@ test('probe, offer, first frame, hangup; two previews share one pull', async () 
   for (const want of ['probe:OK', 'offer:OK', 'hangup:OK']) assert.ok(actions.includes(want), `${want} in ${actions}`);
   await p1.close();
   await p2.close();
+});
+
+test('a page that closes its peer connection ends its preview as a hangup, not a failure', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${server.baseUrl}/`);
+  const a = await preview(page, server.baseUrl);
+  assert.equal(a.offer.status, 200, JSON.stringify(a.offer));
+  const sessionId = a.offer.sessionId;
+  // RTCPeerConnection.close() sends DTLS close_notify: the server ends the session without a hangup call.
+  await page.evaluate(() => window.previewPc.close());
+  const ended = async () => {
+    const logs = await api('/api/logs?limit=50', null, 'GET');
+    return logs.body.data.find((r) => r.sessionId === sessionId && r.action !== 'offer');
+  };
+  const record = await waitFor('the preview ended', ended, 10000);
+  assert.equal(`${record.action}:${record.result}`, 'hangup:PEER_CLOSED', JSON.stringify(record));
+  assert.ok(record.durationMs > 0, JSON.stringify(record));
+  const again = await api('/api/cameras/preview/webrtc/hangup', { sessionId });
+  assert.equal(again.status, 404, 'the session is gone');
+  assert.equal(again.body.error.code, 'SESSION_NOT_FOUND');
+  await page.close();
 });
 
 test('the camera restarts mid-preview: the pull reconnects and the video resumes', async () => {

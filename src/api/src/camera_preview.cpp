@@ -274,7 +274,8 @@ Status CameraPreviews::setWarm(const ingest::CameraAddress& address, bool warm) 
   return {};
 }
 
-void CameraPreviews::endSession(const std::string& sessionId, const char* action, const std::string& result) {
+void CameraPreviews::endSession(const std::string& sessionId, const char* action, const std::string& result,
+                                const std::string& detail) {
   Session s;
   {
     std::lock_guard lock(mutex_);
@@ -290,7 +291,7 @@ void CameraPreviews::endSession(const std::string& sessionId, const char* action
   if (log_ != nullptr) {
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - s.started).count();
-    log_->record({0, 0, action, result, s.camera, s.client, sessionId, ms, ""});
+    log_->record({0, 0, action, result, s.camera, s.client, sessionId, ms, detail});
   }
 }
 
@@ -311,9 +312,16 @@ Result<std::int64_t> CameraPreviews::extend(const std::string& sessionId) {
   return static_cast<std::int64_t>(options_.sessionTtl.count());
 }
 
-void CameraPreviews::sessionEnded(const std::string& stageId, const std::string& sessionId) {
+void CameraPreviews::sessionEnded(const std::string& stageId, const std::string& sessionId, const Error& reason) {
   if (stageId.rfind("camera-", 0) != 0) return;
-  endSession(sessionId, actionlog::actions::kError, "SESSION_FAILED");
+  if (reason.code == "PEER_CLOSED") {
+    // The browser closed its peer connection (DTLS close_notify, RFC 5246 §7.2.1): an ordinary end, such as a
+    // closed page, not a failure.
+    endSession(sessionId, actionlog::actions::kHangup, reason.code);
+    return;
+  }
+  endSession(sessionId, actionlog::actions::kError, reason.code.empty() ? "SESSION_FAILED" : reason.code,
+             reason.message);
 }
 
 void CameraPreviews::sweep() {

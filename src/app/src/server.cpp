@@ -207,11 +207,12 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
   mo.onSessionDeleted = [channels](const std::string& stage, const std::string& session) {
     channels->sessionEnded(stage, session);
   };
-  impl.engine->setSessionEndedHandler([&impl](const std::string& stage, const std::string& session, const Error&) {
-    impl.channels->sessionEnded(stage, session);
-    if (impl.previews) impl.previews->sessionEnded(stage, session);
-    if (impl.cameraApi) api::cameraSessionEnded(*impl.cameraApi, session);
-  });
+  impl.engine->setSessionEndedHandler(
+      [&impl](const std::string& stage, const std::string& session, const Error& reason) {
+        impl.channels->sessionEnded(stage, session);
+        if (impl.previews) impl.previews->sessionEnded(stage, session, reason);
+        if (impl.cameraApi) api::cameraSessionEnded(*impl.cameraApi, session);
+      });
   api::registerMediaRoutes(impl.router, *impl.engine, mo);
   api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get(),
                             [&impl]() -> std::optional<cluster::ChannelPullStats> {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "stagecast/actionlog/action_log.hpp"
+#include "stagecast/common/error.hpp"
 #include "stagecast/engine/engine.hpp"
 #include "stagecast/ingest/camera_pull.hpp"
 #include "stagecast/ingest/rtsp_probe.hpp"
@@ -42,8 +43,10 @@ class CameraPreviews {
   Status hangup(const std::string& sessionId, const std::string& client);
   // Restarts the session's TTL (the client is still watching). Returns the seconds left. Errors: SESSION_NOT_FOUND.
   Result<std::int64_t> extend(const std::string& sessionId);
-  // The engine ended a session by itself (ICE/DTLS failure, consent).
-  void sessionEnded(const std::string& stageId, const std::string& sessionId);
+  // The engine ended a session by itself. Recorded as hangup / PEER_CLOSED when the browser closed the connection
+  // (a closed page), otherwise as error / the reason's code (ICE_CONSENT_EXPIRED, ICE_FAILED, DTLS_TIMEOUT, ...)
+  // with its message as the detail.
+  void sessionEnded(const std::string& stageId, const std::string& sessionId, const Error& reason);
   // A warm camera is pulled while nobody watches, so that a preview starts from its cached keyframe group at once
   // instead of waiting for the camera's next keyframe. setWarm(false) lets it stop like any other once idle.
   // Blocking when it starts a pull (call it off the event loops). Errors: the address's (INVALID_REQUEST).
@@ -68,7 +71,8 @@ class CameraPreviews {
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point expires;
   };
-  void endSession(const std::string& sessionId, const char* action, const std::string& result);
+  void endSession(const std::string& sessionId, const char* action, const std::string& result,
+                  const std::string& detail = {});
   // Creates the camera's stage and starts its pull (blocking until the stage exists).
   Status startPull(Camera& camera);
 
