@@ -136,7 +136,13 @@ repeated() {
     heartbeats "$label (run $i of $REPEAT)" "$server_cpus" "$wrk_cpus"
     figures+="$(last_figures)"$'\n'
   done
-  echo "$figures" | awk -v label="$label" 'NF == 2 { rate[++k] = $1; p99[k] = $2 }
+  echo "$figures" | verdict "$label" 50000
+}
+
+# verdict LABEL MIN_RATE: reads "RATE P99" lines (one per run) and writes the median rate and the median p99
+# against the target into the summary: met when the median rate is at least MIN_RATE and the median p99 < 5 ms.
+verdict() {
+  awk -v label="$1" -v min="$2" 'NF == 2 { rate[++k] = $1; p99[k] = $2 }
     function median(a, k,   i, j, t) {
       for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
@@ -144,7 +150,7 @@ repeated() {
     END {
       r = median(rate, k); p = median(p99, k)
       printf "%s, median of %d runs: %.0f heartbeats/s, p99 %.2f ms; target (>= 50,000/s, p99 < 5 ms): %s\n",
-        label, k, r, p, (r >= 50000 && p < 5) ? "met" : "NOT met"
+        label, k, r, p, (r >= min && p < 5) ? "met" : "NOT met"
     }' | tee -a "$WORK/summary.txt"
 }
 
@@ -293,17 +299,8 @@ if [ "$DEDICATED" = 1 ] && [ "$STREAM" = 1 ] && [ -x "$FANOUT" ] && [ -x "$PACED
     figures+="$(echo "$LAST" | awk '/^heartbeat: [0-9]+ requests/ { print $8, $17 }')"$'\n'
   done
   stream_report
-  echo "$figures" | awk -v k0="$REPEAT" 'NF == 2 { rate[++k] = $1; p99[k] = $2 }
-    function median(a, k,   i, j, t) {
-      for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
-    }
-    END {
-      r = median(rate, k); p = median(p99, k)
-      printf "open loop, server on two cores of its own, one stage streaming, offered 50000/s, median of %d runs: " \
-        "%.0f/s answered, p99 %.3f ms; target (>= 50,000/s, p99 < 5 ms): %s\n", k, r, p,
-        (r >= 0.99 * 50000 && p < 5) ? "met" : "NOT met"
-    }' | tee -a "$WORK/summary.txt"
+  # The open loop offered 50,000/s: kept up means at least 99 % of that answered in the window.
+  echo "$figures" | verdict "open loop, server on two cores of its own, one stage streaming, offered 50000/s" 49500
 fi
 
 # 4. viewer tokens (each a new userId: one join plus one ES384 signature)
