@@ -88,6 +88,16 @@ FAILED=0
 # CPU seconds the server used so far (user + system, all threads)
 server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$SERVER/stat"; }
 
+# cpu_report TOOL SECONDS REQUESTS BEFORE AFTER: the CPU the server used over a run (server_cpu readings BEFORE
+# and AFTER) and the load tool's (its /usr/bin/time line in $WORK/tool-time), per second and per request.
+cpu_report() {
+  awk -v b="$4" -v a="$5" -v d="$2" -v n="$3" \
+    'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'
+  awk -v tool="$1" -v d="$2" -v n="$3" '/^tool-cpu/ {
+      printf "%s CPU: %.0f %% of one core, %.1f µs per request\n", tool, ($2 + $3) / d * 100, ($2 + $3) / n * 1e6 }' \
+    "$WORK/tool-time"
+}
+
 # run_wrk LABEL CPUS_FOR_SERVER CPUS_FOR_WRK SCRIPT ARGS... : one wrk run, with the server's CPU share
 run_wrk() {
   local label="$1" server_cpus="$2" wrk_cpus="$3" duration="$4" script="$5"
@@ -99,17 +109,13 @@ run_wrk() {
   echo "== $label: server on CPU $server_cpus, wrk -t$wrk_threads -c$CONNECTIONS on CPU $wrk_cpus, ${duration} s; $(load)"
   local before after out
   before=$(server_cpu)
-  out=$(/usr/bin/time -f 'wrk-cpu %U %S' -o "$WORK/wrk-time" \
+  out=$(/usr/bin/time -f 'tool-cpu %U %S' -o "$WORK/tool-time" \
     taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$CONNECTIONS" -d"${duration}s" --latency -s "$script" "$URL" -- "$@")
   after=$(server_cpu)
   echo "$out" | grep -E '^(heartbeat|token):'
   local requests
   requests=$(echo "$out" | sed -n 's/^[a-z]*: \([0-9]*\) requests in.*/\1/p')
-  awk -v b="$before" -v a="$after" -v d="$duration" -v n="$requests" \
-    'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'
-  awk -v d="$duration" -v n="$requests" '/^wrk-cpu/ {
-      printf "wrk CPU: %.0f %% of one core, %.1f µs per request\n", ($2 + $3) / d * 100, ($2 + $3) / n * 1e6 }' \
-    "$WORK/wrk-time"
+  cpu_report wrk "$duration" "$requests" "$before" "$after"
   echo "after: $(load)"
   echo "$out" | grep -q ': PASS$' || FAILED=1
   LAST="$out"
@@ -175,7 +181,7 @@ paced() {
   local before after out counted_before counted
   counted_before=$(accepted_heartbeats)
   before=$(server_cpu)
-  out=$(/usr/bin/time -f 'load-cpu %U %S' -o "$WORK/paced-time" taskset -c "$load_cpus" "$PACED" --port "$PORT" \
+  out=$(/usr/bin/time -f 'tool-cpu %U %S' -o "$WORK/tool-time" taskset -c "$load_cpus" "$PACED" --port "$PORT" \
     --viewers "$WORK/viewers.txt" --api-key bench-key --rate "$rate" --connections "$OPEN_CONNECTIONS" \
     --duration "$DURATION" --warmup "$warmup" "$@") || true
   after=$(server_cpu)
@@ -191,12 +197,7 @@ paced() {
         answered, ok ? "consistent" : "INCONSISTENT"
       exit ok ? 0 : 1
     }' || FAILED=1
-  local sent=$((rate * (DURATION + warmup)))
-  awk -v b="$before" -v a="$after" -v d="$((DURATION + warmup))" -v n="$sent" \
-    'BEGIN { printf "server CPU: %.0f %% of one core, %.1f µs per request\n", (a - b) / d * 100, (a - b) / n * 1e6 }'
-  awk -v d="$((DURATION + warmup))" -v n="$sent" '/^load-cpu/ {
-      printf "paced_load CPU: %.0f %% of one core, %.1f µs per request\n", ($2 + $3) / d * 100, ($2 + $3) / n * 1e6 }' \
-    "$WORK/paced-time"
+  cpu_report paced_load "$((DURATION + warmup))" "$((rate * (DURATION + warmup)))" "$before" "$after"
   echo "after: $(load)"
   # Error answers or socket errors fail the script; an offered rate the machine could not keep up with is a result.
   echo "$out" | grep -Eq '^heartbeat: 0 answers with status >= 400, 0 socket errors' || FAILED=1

@@ -77,7 +77,6 @@
 #include <queue>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
