@@ -88,7 +88,10 @@ async function outboundVideo(page) {
     const stats = await window.pubPc.getStats();
     let v = null;
     stats.forEach((s) => {
-      if (s.type === 'outbound-rtp' && s.kind === 'video') v = { frameWidth: s.frameWidth, frameHeight: s.frameHeight, framesEncoded: s.framesEncoded };
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        v = { frameWidth: s.frameWidth, frameHeight: s.frameHeight, framesEncoded: s.framesEncoded,
+          keyFramesEncoded: s.keyFramesEncoded, pliCount: s.pliCount };
+      }
     });
     return v;
   });
@@ -144,3 +147,43 @@ for (const [codec, mime] of [
     for (const p of [pubPage, ...viewers]) await p.close();
   });
 }
+
+test('a viewer joining long after the last keyframe starts on a fresh one, not on a burst of the old group', async () => {
+  const stage = 'e2e-late-viewer';
+  const pubPage = await openPage();
+  await publish(pubPage, stage, 'video/VP8');
+  // Chrome encodes keyframes only when asked (or when it changes resolution): wait until its latest one is older
+  // than the server replays (2 s of media time), so the cached group is too long to send a new viewer at once.
+  let last = { keyFrames: -1, at: 0 };
+  await waitFor('3 s without a keyframe from the publisher', async () => {
+    const { keyFramesEncoded } = await outboundVideo(pubPage);
+    if (keyFramesEncoded !== last.keyFrames) last = { keyFrames: keyFramesEncoded, at: Date.now() };
+    return Date.now() - last.at >= 3000;
+  }, 60000, 200);
+  const before = await outboundVideo(pubPage);
+  const replaysBefore = await metric(server.baseUrl, 'stagecast_keyframe_cache_replays_total');
+
+  const viewer = await openPage();
+  await play(viewer, stage);
+  // Counted in the same task as the first frame's callback: with a replayed group the viewer would already hold
+  // 3 s of frames (60 or more); starting on a new keyframe it holds the few sent since.
+  const first = await viewer.evaluate(() => new Promise((resolve, reject) => {
+    setTimeout(() => reject(new Error('no first frame in 10 s')), 10000);
+    window.video.requestVideoFrameCallback(async () => {
+      const stats = await window.viewer.pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') resolve({ framesReceived: s.framesReceived, keyFramesDecoded: s.keyFramesDecoded });
+      });
+    });
+  }));
+  assert.ok(first.framesReceived < 30, `frames held at the first frame: ${first.framesReceived}`);
+  const after = await outboundVideo(pubPage);
+  assert.ok(after.pliCount > before.pliCount, 'the publisher was asked for a keyframe (PLI)');
+  assert.ok(after.keyFramesEncoded > before.keyFramesEncoded, 'and encoded one');
+  assert.equal(await metric(server.baseUrl, 'stagecast_keyframe_cache_replays_total'), replaysBefore, 'no replay');
+
+  await viewer.evaluate(() => window.viewer.stop());
+  await pubPage.evaluate(() => window.publisher.stop());
+  await waitFor('stage closed', async () => (await metric(server.baseUrl, 'stagecast_stages')) === 0);
+  for (const p of [pubPage, viewer]) await p.close();
+});

@@ -82,6 +82,76 @@ TEST(OutgoingStream, WaitsForKeyframeAndAsksForOneWhenNothingCached) {
   EXPECT_TRUE(rtp::isKeyframeStart(rtp::VideoCodec::VP8, h.sentAt(0).payload));
 }
 
+namespace {
+
+// A group whose keyframe is 3 s of media time old (over the default 2 s replay limit): packets 1 (keyframe) to 4.
+void publishOldGroup(Harness& h) {
+  h.publish(1, 0, true);
+  h.publish(2, 90000, false);
+  h.publish(3, 180000, false);
+  h.publish(4, 270000, false);
+  ASSERT_EQ(std::chrono::duration_cast<milliseconds>(h.source.gopAge()).count(), 3000);
+}
+
+}  // namespace
+
+TEST(OutgoingStream, OldGroupIsNotReplayedWhenAFreshKeyframeCanBeRequested) {
+  Harness h;
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  publishOldGroup(h);
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  EXPECT_TRUE(h.sent.empty()) << "three seconds of video in one burst would put the viewer behind";
+  EXPECT_EQ(h.keyframeRequests, 1);
+  h.now += milliseconds(100);
+  h.publish(5, 273000, false);
+  EXPECT_TRUE(h.sent.empty());
+  h.now += milliseconds(100);
+  h.publish(6, 276000, true);  // the requested keyframe
+  h.publish(7, 279000, false);
+  ASSERT_EQ(h.sent.size(), 2U);
+  EXPECT_TRUE(rtp::isKeyframeStart(rtp::VideoCodec::VP8, h.sentAt(0).payload));
+  EXPECT_EQ(h.stream.cachedGroupReplays(), 0U);
+  h.now += seconds(2);
+  h.publish(8, 282000, false);
+  EXPECT_EQ(h.sent.size(), 3U) << "once live, nothing is replayed later";
+}
+
+TEST(OutgoingStream, OldGroupIsReplayedWhenTheRequestedKeyframeDoesNotCome) {
+  Harness h;
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  publishOldGroup(h);
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  EXPECT_EQ(h.keyframeRequests, 1);
+  h.now += milliseconds(999);
+  h.publish(5, 273000, false);
+  EXPECT_TRUE(h.sent.empty()) << "still waiting for the keyframe";
+  h.now += milliseconds(1);
+  h.publish(6, 276000, false);
+  ASSERT_EQ(h.sent.size(), 6U) << "the whole group, ending with the packet that arrived at the deadline";
+  EXPECT_TRUE(rtp::isKeyframeStart(rtp::VideoCodec::VP8, h.sentAt(0).payload));
+  for (std::size_t i = 1; i < h.sent.size(); ++i) {
+    EXPECT_EQ(static_cast<std::uint16_t>(h.sentAt(i).sequenceNumber - h.sentAt(i - 1).sequenceNumber), 1);
+  }
+  EXPECT_EQ(h.sentAt(5).timestamp - h.sentAt(0).timestamp, 276000U);
+  EXPECT_EQ(h.stream.cachedGroupReplays(), 1U);
+  h.publish(7, 279000, false);
+  EXPECT_EQ(h.sent.size(), 7U);
+}
+
+TEST(OutgoingStream, OldGroupOfASourceWithoutKeyframeRequestsIsReplayedAtOnce) {
+  Harness h;
+  // An RTSP camera: nobody can ask it for a keyframe, so waiting would only delay the first frame.
+  h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000}, false);
+  publishOldGroup(h);
+  h.source.addSink(&h.stream);
+  h.stream.start(h.source, h.now);
+  EXPECT_EQ(h.sent.size(), 4U);
+  EXPECT_EQ(h.keyframeRequests, 0);
+  EXPECT_EQ(h.stream.cachedGroupReplays(), 1U);
+}
+
 TEST(OutgoingStream, SourceSwitchKeepsSequenceContinuous) {
   Harness h;
   h.source.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});

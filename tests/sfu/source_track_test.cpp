@@ -37,6 +37,32 @@ TEST(SourceTrack, DropsCacheWhenGroupExceedsBound) {
   EXPECT_FALSE(t.hasKeyframe()) << "an incomplete group is useless to a new viewer";
 }
 
+TEST(SourceTrack, GroupAgeIsTheMediaTimeFromItsKeyframe) {
+  SourceTrack t("video", 100, 1 << 20);
+  t.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000});
+  TimePoint now{};
+  auto feed = [&](std::uint16_t seq, std::uint32_t ts, bool key) {
+    Bytes raw = rtpPacket(seq, ts, 1, vp8Payload(key, key, 0));
+    t.deliver(*rtp::parse(raw), raw, now);
+  };
+  const std::uint32_t start = 0xFFFFFFFFU - 45000;  // half a second before the timestamp wraps
+  feed(1, start - 3000, false);
+  EXPECT_EQ(t.gopAge(), Duration::zero()) << "nothing cached";
+  feed(2, start, true);
+  EXPECT_EQ(t.gopAge(), Duration::zero());
+  feed(3, start + 90000, false);  // one second later, across the wrap
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(t.gopAge()).count(), 1000);
+  feed(4, start + 45000, false);  // shown earlier than the previous frame (a B-frame): the span stays
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(t.gopAge()).count(), 1000);
+  feed(5, start + 270000, false);
+  EXPECT_EQ(std::chrono::duration_cast<milliseconds>(t.gopAge()).count(), 3000);
+  feed(6, start + 273000, true);
+  EXPECT_EQ(t.gopAge(), Duration::zero()) << "a new keyframe starts a new group";
+  EXPECT_TRUE(t.keyframesOnRequest()) << "a publisher answers keyframe requests by default";
+  t.attachPublisher({.payloadType = 96, .name = "VP8", .clockRate = 90000}, false);
+  EXPECT_FALSE(t.keyframesOnRequest());
+}
+
 TEST(SourceTrack, MergesKeyframeRequests) {
   SourceTrack t("video", 5, 1000);
   TimePoint now{seconds(10)};

@@ -97,7 +97,8 @@ struct CameraPreviews::Camera final : ingest::PullSink {
     video.name = info.video.codec;
     video.clockRate = info.video.clockRate;
     video.fmtp = info.video.fmtp();
-    engine.attachSource(stageId, "video", video);
+    // RTSP has no keyframe request: a viewer starts from the cached group, however old (up to the cache's bounds).
+    engine.attachSource(stageId, "video", video, false);
     hasAudio = info.audio.has_value();
     if (info.audio) {
       sdp::Codec audio;

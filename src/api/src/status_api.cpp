@@ -35,6 +35,9 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     counter("stagecast_bytes_sent_total", "UDP payload bytes sent by sessions.", s.total.bytesOut);
     counter("stagecast_retransmissions_total", "RTP packets resent in answer to NACKs.", s.total.retransmitted);
     counter("stagecast_keyframe_requests_total", "PLIs sent to publishers after merging.", s.total.keyframeRequests);
+    counter("stagecast_keyframe_cache_replays_total",
+            "Viewers whose video started from the cached keyframe group rather than a new keyframe.",
+            s.total.cachedGroupReplays);
     counter("stagecast_unrouted_datagrams_total", "Datagrams that matched no session.", s.total.unroutedDatagrams);
     counter("stagecast_sessions_ended_total", "Sessions that ended by failure, timeout or replacement.",
             s.total.sessionsEnded);

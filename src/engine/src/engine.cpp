@@ -566,10 +566,11 @@ void Engine::deleteStage(const std::string& stageId, std::function<void(bool)> d
   });
 }
 
-void Engine::attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
+void Engine::attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec,
+                          bool keyframesOnRequest) {
   auto& w = impl_->workerForStage(stageId, false);
-  asio::post(w.io, [&w, stageId, kind, codec] {
-    w.shard->sourceAttach(stageId, kind, codec);
+  asio::post(w.io, [&w, stageId, kind, codec, keyframesOnRequest] {
+    w.shard->sourceAttach(stageId, kind, codec, keyframesOnRequest);
     w.flush();
   });
 }

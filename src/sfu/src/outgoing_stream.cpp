@@ -31,20 +31,28 @@ void OutgoingStream::start(SourceTrack& source, TimePoint now) {
   generation_ = source.generation();
   followSource();
   haveOffsets_ = false;
+  replayAt_.reset();
   if (!params_.video) return;
-  if (source.hasKeyframe()) {
+  if (source.hasKeyframe() && (!source.keyframesOnRequest() || source.gopAge() <= params_.replayMaxAge)) {
     // Instant first frame: replay the group from its keyframe; live packets follow with the same offsets.
-    waitingForKeyframe_ = false;
-    for (const SharedPacket& raw : source.gop()) {
-      auto p = rtp::parse(*raw);
-      if (p) forward(*p, raw, generation_, now);
-    }
-  } else {
-    waitingForKeyframe_ = true;
-    // The frame in flight when we join is already partly gone: do not start inside it.
-    anyDropped_ = source.lastTimestamp().has_value();
-    lastDroppedTs_ = source.lastTimestamp().value_or(0);
-    if (source.live() && requestKeyframe_) requestKeyframe_(now);
+    replayCachedGroup(source, now);
+    return;
+  }
+  waitingForKeyframe_ = true;
+  // The frame in flight when we join is already partly gone: do not start inside it.
+  anyDropped_ = source.lastTimestamp().has_value();
+  lastDroppedTs_ = source.lastTimestamp().value_or(0);
+  if (source.hasKeyframe()) replayAt_ = now + params_.keyframeWait;  // the old group, if no keyframe comes
+  if (source.live() && requestKeyframe_) requestKeyframe_(now);
+}
+
+void OutgoingStream::replayCachedGroup(const SourceTrack& source, TimePoint now) {
+  waitingForKeyframe_ = false;
+  replayAt_.reset();
+  ++replays_;
+  for (const SharedPacket& raw : source.gop()) {
+    auto p = rtp::parse(*raw);
+    if (p) forward(*p, raw, generation_, now);
   }
 }
 
@@ -55,6 +63,7 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, const SharedPacket& r
     // The source changed publisher: keep our numbering continuous and restart on a keyframe.
     generation_ = generation;
     haveOffsets_ = false;
+    replayAt_.reset();
     if (params_.video) waitingForKeyframe_ = true;
     if (source_ != nullptr) followSource();
   }
@@ -63,6 +72,12 @@ void OutgoingStream::forward(const rtp::RtpPacket& packet, const SharedPacket& r
     return;
   }
   if (params_.video && waitingForKeyframe_) {
+    if (replayAt_ && now >= *replayAt_ && source_ != nullptr && source_->hasKeyframe()) {
+      // The requested keyframe did not come in time: start from the cached group after all. The source caches a
+      // packet before forwarding it, so the group ends with this one.
+      replayCachedGroup(*source_, now);
+      return;
+    }
     // Start on the first packet of a keyframe; a later packet of a keyframe we already skipped part of (same
     // timestamp) would leave the decoder without its parameter sets.
     const bool sameFrameAsDropped = anyDropped_ && packet.timestamp == lastDroppedTs_;

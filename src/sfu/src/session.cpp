@@ -291,6 +291,8 @@ SubscriberSession::SubscriberSession(std::string id, Stage& stage, const sdp::An
     p.codecName = m.codec->name;
     p.video = m.kind == "video";
     p.retransmitBufferPackets = retransmitBufferPackets;
+    p.replayMaxAge = stage.config().gopReplayMaxAge;
+    p.keyframeWait = stage.config().keyframeWait;
     streams_.push_back(std::make_unique<OutgoingStream>(
         p,
         [this](Bytes& pkt) {

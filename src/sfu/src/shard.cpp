@@ -97,9 +97,10 @@ void Shard::relayAttach(const std::string& stageId, const std::string& kind, con
   if (Stage* s = findStage(stageId)) s->relayAttach(kind, codec);
 }
 
-void Shard::sourceAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec) {
+void Shard::sourceAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec,
+                         bool keyframesOnRequest) {
   if (Stage* s = findStage(stageId)) {
-    s->setExternalSource(true);
+    s->setExternalSource(true, keyframesOnRequest);
     s->relayAttach(kind, codec);
   }
 }

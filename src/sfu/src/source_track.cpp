@@ -21,9 +21,10 @@ rtp::VideoCodec videoCodecFromName(const std::string& name) {
 SourceTrack::SourceTrack(std::string kind, std::size_t gopMaxPackets, std::size_t gopMaxBytes)
     : kind_(std::move(kind)), gopMaxPackets_(gopMaxPackets), gopMaxBytes_(gopMaxBytes) {}
 
-void SourceTrack::attachPublisher(const sdp::Codec& codec) {
+void SourceTrack::attachPublisher(const sdp::Codec& codec, bool keyframesOnRequest) {
   ++generation_;
   live_ = true;
+  keyframesOnRequest_ = keyframesOnRequest;
   codec_ = codec;
   videoCodec_ = isVideo() ? videoCodecFromName(codec.name) : rtp::VideoCodec::Unknown;
   gop_.clear();
@@ -54,11 +55,16 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
     if (isKeyframeStart(packet.payload) && !(gopValid_ && !gop_.empty() && packet.timestamp == gopTimestamp_)) {
       ++keyframes_;
       gopTimestamp_ = packet.timestamp;
+      gopSpanTicks_ = 0;
       gop_.clear();
       gopBytes_ = 0;
       gopValid_ = true;
     }
     if (gopValid_) {
+      // RFC 3550 §5.1: timestamps wrap, so the span is the difference modulo 2^32; a frame shown before the
+      // keyframe (a B-frame) does not shorten it.
+      const auto ahead = static_cast<std::int32_t>(packet.timestamp - gopTimestamp_);
+      gopSpanTicks_ = std::max(gopSpanTicks_, ahead);
       if (gop_.size() >= gopMaxPackets_ || gopBytes_ + raw.size() > gopMaxBytes_) {
         gop_.clear();
         gopBytes_ = 0;
@@ -72,6 +78,13 @@ void SourceTrack::deliver(const rtp::RtpPacket& packet, BytesView raw, TimePoint
   // Iterate over a copy: a sink may remove itself (peer failure while sending is reported later, but be safe).
   for (std::size_t i = 0; i < sinks_.size(); ++i) sinks_[i]->forward(packet, shared, generation_, now);
   if (listener_ != nullptr) listener_->sourcePacket(*this, shared);
+}
+
+Duration SourceTrack::gopAge() const {
+  if (!hasKeyframe()) return Duration::zero();
+  const std::uint32_t rate = clockRate() != 0 ? clockRate() : 90000;
+  return std::chrono::duration_cast<Duration>(
+      microseconds(static_cast<std::int64_t>(gopSpanTicks_) * 1'000'000 / rate));
 }
 
 bool SourceTrack::isKeyframeStart(BytesView payload) const {

@@ -49,6 +49,7 @@ StageStats& StageStats::operator+=(const StageStats& o) {
   bytesOut += o.bytesOut;
   retransmitted += o.retransmitted;
   keyframeRequests += o.keyframeRequests;
+  cachedGroupReplays += o.cachedGroupReplays;
   return *this;
 }
 
@@ -225,14 +226,14 @@ void Stage::destroy(const std::string& sessionId) {
   if (publisherId_ == sessionId) {
     publisherId_.clear();
     // The stage's own publisher left: a relay, if there is one, feeds the viewers again from its next keyframe.
-    for (const auto& [kind, codec] : relayCodecs_) source(kind).attachPublisher(codec);
+    for (const auto& [kind, codec] : relayCodecs_) source(kind).attachPublisher(codec, relayKeyframes());
     if (relay_ != nullptr && relayCodecs_.count("video") != 0) relay_->onKeyframeWanted(id_);
   }
 }
 
 void Stage::relayAttach(const std::string& kind, const sdp::Codec& codec) {
   relayCodecs_[kind] = codec;
-  if (!ownPublisher()) source(kind).attachPublisher(codec);
+  if (!ownPublisher()) source(kind).attachPublisher(codec, relayKeyframes());
 }
 
 void Stage::relayDetach(const std::string& kind) {
@@ -339,7 +340,10 @@ StageStats Stage::countersOf(const Session& s) {
   StageStats st;
   (s.kind() == SessionKind::Publisher ? st.publishers : st.subscribers) = 1;
   if (s.kind() == SessionKind::Subscriber) {
-    for (const auto& os : static_cast<const SubscriberSession&>(s).streams()) st.retransmitted += os->retransmitted();
+    for (const auto& os : static_cast<const SubscriberSession&>(s).streams()) {
+      st.retransmitted += os->retransmitted();
+      st.cachedGroupReplays += os->cachedGroupReplays();
+    }
   }
   if (s.peer_) {
     const auto& ps = s.peer_->stats();

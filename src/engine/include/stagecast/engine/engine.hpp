@@ -68,8 +68,11 @@ class Engine {
 
   // A source that is not a WebRTC publisher (a camera pull) feeding a stage made with createStage(): plain RTP
   // packets in the source's own numbering, as a publisher would send them. Thread-safe; posted to the stage's
-  // worker in call order.
-  void attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
+  // worker in call order. `keyframesOnRequest`: whether the source can answer a keyframe request (another node's
+  // broadcast can, through setSourceKeyframeHandler; an RTSP camera cannot, so its viewers always start from the
+  // cached keyframe group).
+  void attachSource(const std::string& stageId, const std::string& kind, const sdp::Codec& codec,
+                    bool keyframesOnRequest = true);
   void pushSourcePacket(const std::string& stageId, const std::string& kind, sfu::SharedPacket packet);
   void detachSource(const std::string& stageId, const std::string& kind);
   // A stage fed by a source is an origin: stages created with it as `originId` relay what the source sends.

@@ -24,6 +24,10 @@ struct SfuConfig {
   // Cap on the cached keyframe group; past it the cache is dropped until the next keyframe.
   std::size_t gopCacheMaxPackets = 4000;
   std::size_t gopCacheMaxBytes = 8 * 1024 * 1024;
+  // A new viewer starts from the cached group only while it spans at most this much media time; otherwise it asks
+  // for a fresh keyframe and falls back to the group after `keyframeWait` (OutgoingParams).
+  Duration gopReplayMaxAge = seconds(2);
+  Duration keyframeWait = seconds(1);
   // Packets kept per outgoing stream for answering NACKs (power of two).
   std::size_t retransmitBufferPackets = 1024;
   // Bitrate the publisher may use, signalled with REMB (draft-alvestrand-rmcat-remb).

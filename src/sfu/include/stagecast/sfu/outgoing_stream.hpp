@@ -27,6 +27,12 @@ struct OutgoingParams {
   std::uint32_t clockRate = 90000;
   bool video = false;
   std::size_t retransmitBufferPackets = 1024;  // power of two
+  // A new video viewer starts from the cached keyframe group only while the group spans at most this much media
+  // time: an older group would reach the viewer as one long burst it has to download before it is live. Past it,
+  // a fresh keyframe is requested instead, and the cached group is replayed after `keyframeWait` only if none
+  // came. A source that cannot answer keyframe requests (a camera) is always replayed from its group.
+  Duration replayMaxAge = seconds(2);
+  Duration keyframeWait = seconds(1);
 };
 
 class OutgoingStream {
@@ -38,8 +44,8 @@ class OutgoingStream {
   OutgoingStream(OutgoingParams params, SendFn send, KeyframeRequestFn requestKeyframe);
 
   [[nodiscard]] const OutgoingParams& params() const { return params_; }
-  // Starts sending from `source`: video replays its cached keyframe group at once (instant first frame) or
-  // waits for the next keyframe and asks for one.
+  // Starts sending from `source`: video replays its cached keyframe group at once (instant first frame) when
+  // it is recent enough, or else waits for the next keyframe and asks for one.
   void start(SourceTrack& source, TimePoint now);
   [[nodiscard]] bool started() const { return active_; }
 
@@ -60,11 +66,14 @@ class OutgoingStream {
   [[nodiscard]] std::uint64_t packetsSent() const { return packetsSent_; }
   [[nodiscard]] std::uint64_t retransmitted() const { return retransmitted_; }
   [[nodiscard]] std::uint64_t keyframeWaitDrops() const { return waitDrops_; }
+  // How many times this stream started from the cached keyframe group.
+  [[nodiscard]] std::uint64_t cachedGroupReplays() const { return replays_; }
   [[nodiscard]] std::uint64_t codecMismatchDrops() const { return codecDrops_; }
   [[nodiscard]] std::optional<TimePoint> firstPacketAt() const { return firstPacketAt_; }
 
  private:
   void sendRewritten(const rtp::RtpPacket& packet, const SharedPacket& raw, TimePoint now);
+  void replayCachedGroup(const SourceTrack& source, TimePoint now);
   // Takes the current publisher's codec from the source (on start and whenever the publisher changes); keyframes
   // are recognised by the source, which always carries the current publisher's codec.
   void followSource();
@@ -78,6 +87,9 @@ class OutgoingStream {
   bool codecMatches_ = true;
   std::uint64_t codecDrops_ = 0;
   bool waitingForKeyframe_ = false;
+  // While waiting for a requested keyframe with an older group cached: when to fall back to that group.
+  std::optional<TimePoint> replayAt_;
+  std::uint64_t replays_ = 0;
   bool anyDropped_ = false;
   std::uint32_t lastDroppedTs_ = 0;
   bool haveOffsets_ = false;

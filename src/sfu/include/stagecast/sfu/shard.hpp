@@ -51,7 +51,8 @@ class Shard final : public RouteTable {
   // Relay input for a stage (see Stage::relay*); ignored for unknown stages.
   void relayAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
   // An external source feeding the stage (Stage::setExternalSource): relay input that is passed on to relays.
-  void sourceAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec);
+  void sourceAttach(const std::string& stageId, const std::string& kind, const sdp::Codec& codec,
+                    bool keyframesOnRequest = true);
   void relayDetach(const std::string& stageId, const std::string& kind);
   void relayPacket(const std::string& stageId, const std::string& kind, const SharedPacket& packet, TimePoint now);
   void relaySenderReport(const std::string& stageId, const std::string& kind, const SenderReportInfo& sr);

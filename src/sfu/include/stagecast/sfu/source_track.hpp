@@ -47,8 +47,8 @@ class SourceTrack {
 
   [[nodiscard]] const std::string& kind() const { return kind_; }
   [[nodiscard]] bool isVideo() const { return kind_ == "video"; }
-  // Called when a (new) publisher starts feeding this source.
-  void attachPublisher(const sdp::Codec& codec);
+  // Called when a (new) publisher starts feeding this source; `keyframesOnRequest`: see keyframesOnRequest().
+  void attachPublisher(const sdp::Codec& codec, bool keyframesOnRequest = true);
   void detachPublisher();
   [[nodiscard]] bool live() const { return live_; }
   [[nodiscard]] std::uint32_t generation() const { return generation_; }
@@ -68,6 +68,12 @@ class SourceTrack {
   // The cached packets from the latest keyframe start (plaintext RTP, publisher numbering).
   [[nodiscard]] const std::deque<SharedPacket>& gop() const { return gop_; }
   [[nodiscard]] bool hasKeyframe() const { return gopValid_ && !gop_.empty(); }
+  // Media time the cached group spans, from its keyframe to the latest packet (RTP timestamps, so a relayed
+  // copy of the group has the age of the original). Zero without a cached group.
+  [[nodiscard]] Duration gopAge() const;
+  // Whether a keyframe request can be answered: a WHIP publisher or another node's broadcast answers a PLI; an
+  // RTSP camera cannot, so its viewers always start from the cached group, however old.
+  [[nodiscard]] bool keyframesOnRequest() const { return keyframesOnRequest_; }
 
   void setSenderReport(const SenderReportInfo& sr) {
     sr_ = sr;
@@ -97,11 +103,13 @@ class SourceTrack {
   std::size_t gopBytes_ = 0;
   bool gopValid_ = false;
   std::uint32_t gopTimestamp_ = 0;
+  std::int32_t gopSpanTicks_ = 0;  // latest timestamp of the group minus its keyframe's
   std::optional<std::uint32_t> lastTimestamp_;
   std::optional<SenderReportInfo> sr_;
   std::optional<TimePoint> lastKeyframeRequest_;
   std::uint64_t packetsIn_ = 0;
   std::uint64_t keyframes_ = 0;
+  bool keyframesOnRequest_ = true;
   SourceListener* listener_ = nullptr;
 };
 

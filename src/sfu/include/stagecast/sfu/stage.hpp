@@ -30,6 +30,7 @@ struct StageStats {
   std::uint64_t bytesOut = 0;
   std::uint64_t retransmitted = 0;
   std::uint64_t keyframeRequests = 0;
+  std::uint64_t cachedGroupReplays = 0;  // viewers started from the cached keyframe group
 
   StageStats& operator+=(const StageStats& o);
 };
@@ -81,7 +82,11 @@ class Stage final : private SourceListener {
   [[nodiscard]] bool relayed() const { return !relayCodecs_.empty(); }
   // The relay input is an external source (a camera pull, or another node's broadcast): this stage is then an
   // origin, and what the source sends is passed on to the stages that relay this one, as a publisher's would be.
-  void setExternalSource(bool external) { externalSource_ = external; }
+  // `keyframesOnRequest`: whether the source answers keyframe requests (a camera does not; SourceTrack).
+  void setExternalSource(bool external, bool keyframesOnRequest = true) {
+    externalSource_ = external;
+    externalKeyframes_ = keyframesOnRequest;
+  }
   // The live sources of this stage's own publisher (for a stage that starts relaying this one).
   [[nodiscard]] std::vector<RelaySnapshot> relaySnapshot() const;
 
@@ -98,6 +103,7 @@ class Stage final : private SourceListener {
   [[nodiscard]] bool ownPublisher() const { return !publisherId_.empty(); }
   // Whether what this stage's sources carry is reported to the relay observer.
   [[nodiscard]] bool feedsRelays() const { return ownPublisher() || externalSource_; }
+  [[nodiscard]] bool relayKeyframes() const { return !externalSource_ || externalKeyframes_; }
 
   Result<CreatedSession> create(const sdp::SessionDescription& offer, SessionKind kind, TimePoint now);
   void destroy(const std::string& sessionId);
@@ -119,6 +125,7 @@ class Stage final : private SourceListener {
   std::map<std::string, sdp::Codec> relayCodecs_;  // kind -> codec of the relay feeding this stage
   bool persistent_ = false;
   bool externalSource_ = false;
+  bool externalKeyframes_ = true;
 };
 
 }  // namespace stagecast::sfu
