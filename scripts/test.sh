@@ -23,18 +23,26 @@ case "$mode" in
     ;;
   --fuzz)
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAGECAST_FUZZ=ON \
-      -DSTAGECAST_TESTS=OFF -DSTAGECAST_BENCH=OFF -DSTAGECAST_LAYERS="common;auth;stun;rtp;rtcp;sdp;ingest" >/dev/null
+      -DSTAGECAST_TESTS=OFF -DSTAGECAST_BENCH=OFF -DSTAGECAST_LAYERS="common;auth;stun;rtp;rtcp;sdp;ingest;http" >/dev/null
     cmake --build build-fuzz -j "$JOBS"
     seconds="${FUZZ_SECONDS:-30}"
     failed=0
     passed=0
     for f in build-fuzz/fuzz/fuzz_*; do
-      mkdir -p "build-fuzz/corpus-$(basename "$f")"
-      if "$f" -max_total_time="$seconds" -print_final_stats=0 "build-fuzz/corpus-$(basename "$f")" 2>"$f.log"; then
-        echo "fuzz $(basename "$f"): ok ($(grep -Eo 'Done [0-9]+ runs' "$f.log" || true))"
+      name="$(basename "$f")"
+      mkdir -p "build-fuzz/corpus-$name"
+      # A dictionary (fuzz/<target without fuzz_>.dict) and seeds (fuzz/corpus/<target>/, read only: new
+      # inputs go to the first directory) where a target has them.
+      dict=()
+      seeds=()
+      [ -f "fuzz/${name#fuzz_}.dict" ] && dict=(-dict="fuzz/${name#fuzz_}.dict")
+      [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
+      if "$f" -max_total_time="$seconds" -print_final_stats=0 "${dict[@]}" "build-fuzz/corpus-$name" "${seeds[@]}" \
+        2>"$f.log"; then
+        echo "fuzz $name: ok ($(grep -Eo 'Done [0-9]+ runs' "$f.log" || true))"
         passed=$((passed + 1))
       else
-        echo "fuzz $(basename "$f"): FAILED"; tail -40 "$f.log"; failed=$((failed + 1))
+        echo "fuzz $name: FAILED"; tail -40 "$f.log"; failed=$((failed + 1))
       fi
     done
     echo "fuzz: $passed passed, $failed failed"
