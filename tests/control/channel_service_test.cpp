@@ -104,6 +104,37 @@ TEST_P(ChannelServiceTest, JoiningTwiceKeepsOnePlace) {
   EXPECT_EQ(*r, 1U);
 }
 
+TEST_P(ChannelServiceTest, RejoinIntoAnotherStageWhileWatchingOneIsRefused) {
+  // Capacity 3. Alice's first page joins stage 1, which fills; she leaves it, and her second page is placed in
+  // stage 2. Then the first page comes back with its stage-1 token while stage 1 has room again.
+  auto first = service->joinViewer("alice", "");
+  ASSERT_TRUE(first && service->joinViewer("bob", "") && service->joinViewer("carol", ""));
+  ASSERT_TRUE(service->leave("alice", first->stageArn));
+  ASSERT_TRUE(service->joinViewer("dave", ""));
+  auto second = service->joinViewer("alice", "");
+  ASSERT_TRUE(second);
+  ASSERT_NE(second->stageId, first->stageId);
+  ASSERT_TRUE(service->leave("dave", first->stageArn));
+  ASSERT_EQ(service->channel("main")->total, 3U);
+
+  auto r = service->rejoin("alice", first->stageArn, first->participantId);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "VIEWER_IN_OTHER_STAGE");
+  EXPECT_NE(r.error().message.find(second->stageArn), std::string::npos);
+  EXPECT_EQ(service->channel("main")->total, 3U);  // bob, carol, alice once
+  // A new token places her where she watches.
+  auto again = service->joinViewer("alice", "");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->stageId, second->stageId);
+  EXPECT_EQ(service->channel("main")->total, 3U);
+  // Once she has left that stage, the rejoin succeeds.
+  ASSERT_TRUE(service->leave("alice", second->stageArn));
+  auto ok = service->rejoin("alice", first->stageArn, first->participantId);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(*ok, 3U);
+  EXPECT_EQ(service->channel("main")->total, 3U);
+}
+
 TEST_P(ChannelServiceTest, HeartbeatsKeepViewersAndSilenceRemovesThemAndTheirMediaSession) {
   auto a = service->joinViewer("alice", "");
   auto b = service->joinViewer("bob", "");

@@ -122,6 +122,33 @@ TEST_F(ChannelsApi, ApiKeyAndBadInputGetStableJsonErrors) {
   EXPECT_EQ(body["success"], true);
 }
 
+TEST_F(ChannelsApi, ARejoinNeverCountsAUserInTwoStages) {
+  // Capacity 2: alice's first page joins stage 1 and leaves; while bob and carol fill it, her second page is
+  // placed in stage 2. Carol leaves; the first page's rejoin into stage 1 must not count alice there too.
+  auto join = [this](const std::string& user) { return api("/api/token/viewer", json{{"userId", user}}.dump()); };
+  auto [s1, first] = join("alice");
+  ASSERT_EQ(s1, 200);
+  const json firstData = first["data"];
+  ASSERT_EQ(api("/api/viewer/leave", json{{"userId", "alice"}, {"stageArn", firstData["stageArn"]}}.dump()).first, 200);
+  ASSERT_EQ(join("bob").first, 200);
+  ASSERT_EQ(join("carol").first, 200);
+  auto [s2, second] = join("alice");
+  ASSERT_EQ(s2, 200);
+  ASSERT_NE(second["data"]["stageArn"], firstData["stageArn"]);
+  ASSERT_EQ(api("/api/viewer/leave", json{{"userId", "carol"}, {"stageArn", firstData["stageArn"]}}.dump()).first, 200);
+
+  auto [sr, rejoined] =
+      api("/api/viewer/rejoin",
+          json{{"userId", "alice"}, {"stageArn", firstData["stageArn"]}, {"participantId", firstData["participantId"]}}
+              .dump());
+  EXPECT_EQ(sr, 409);
+  EXPECT_EQ(rejoined["success"], false);
+  EXPECT_EQ(rejoined["error"]["code"], "VIEWER_IN_OTHER_STAGE");
+  auto [sc, channel] = apiGet("/api/channels/main");
+  ASSERT_EQ(sc, 200);
+  EXPECT_EQ(channel["data"]["total"], 2) << channel.dump();  // bob and alice, once each
+}
+
 TEST_F(ChannelsApi, TokensGateWhipAndWhepAndLeaveEndsTheViewersSession) {
   // The broadcaster publishes once, into the channel, with the channel token.
   auto [bs, stages] = apiGet("/api/broadcaster/stages");

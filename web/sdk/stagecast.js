@@ -113,7 +113,8 @@ export class StreamViewer {
         return;
       } catch (e) {
         if (!(e instanceof HttpError)) throw e;
-        // STAGE_NOT_FOUND, STAGE_FULL or anything else the server refuses: fall through to a new token.
+        // STAGE_NOT_FOUND, STAGE_FULL, VIEWER_IN_OTHER_STAGE or anything else the server refuses: fall through
+        // to a new token.
       }
     }
     this.forgetSession();

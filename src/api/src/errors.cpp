@@ -21,7 +21,8 @@ int httpStatusFor(const std::string& code) {
       {"API_KEY_INVALID", 401},     {"MEDIA_SECRET_INVALID", 403},
       {"MEDIA_NODES_DISABLED", 403}, {"CHANNEL_NOT_FOUND", 404},
       {"VIEWER_NOT_FOUND", 404},    {"NODE_NOT_FOUND", 404},
-      {"STORE_UNAVAILABLE", 503},   {"TOKEN_FAILED", 500},
+      {"VIEWER_IN_OTHER_STAGE", 409}, {"STORE_UNAVAILABLE", 503},
+      {"TOKEN_FAILED", 500},
       // participant tokens on WHIP/WHEP
       {"TOKEN_REQUIRED", 401},      {"TOKEN_MALFORMED", 401},
       {"TOKEN_ALG_UNSUPPORTED", 401}, {"TOKEN_BAD_SIGNATURE", 401},

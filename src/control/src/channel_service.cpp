@@ -287,6 +287,20 @@ Result<std::size_t> ChannelService::rejoin(const std::string& userId, const std:
   if (participantId.empty() || participantId.size() > 128) return invalid("participantId", "is required");
   auto stage = resolveStage(stageArn);
   if (!stage) return stage.error();
+  // As with a join, a user is counted in one stage of a channel at most: one already watching another stage
+  // (say from a second page that joined while this one was away) is sent for a new viewer token, which places
+  // it in the stage it watches.
+  auto stages = storeResult(store_.stages(stage->channelId));
+  if (!stages) return stages.error();
+  for (const auto& s : *stages) {
+    if (s.stageId == stage->stageId) continue;
+    auto v = storeResult(store_.findViewer(s.stageId, userId));
+    if (!v) return v.error();
+    if (v->has_value()) {
+      return Error("VIEWER_IN_OTHER_STAGE",
+                   "user already watches stage '" + s.stageArn + "' of this channel; ask for a new viewer token");
+    }
+  }
   ViewerRecord rec{stage->stageId, userId, participantId, clock_.nowMs() + config_.viewerTimeout.count()};
   auto r = storeResult(store_.placeViewer(rec, config_.stageCapacity));
   if (!r) return r.error();
