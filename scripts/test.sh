@@ -23,7 +23,7 @@ case "$mode" in
     ;;
   --fuzz)
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTAGECAST_FUZZ=ON \
-      -DSTAGECAST_TESTS=OFF -DSTAGECAST_BENCH=OFF -DSTAGECAST_LAYERS="common;auth;stun;rtp;rtcp;sdp;ingest;http" >/dev/null
+      -DSTAGECAST_TESTS=OFF -DSTAGECAST_BENCH=OFF -DSTAGECAST_LAYERS="common;auth;stun;rtp;rtcp;sdp;ingest;http;control" >/dev/null
     cmake --build build-fuzz -j "$JOBS"
     seconds="${FUZZ_SECONDS:-30}"
     failed=0
