@@ -269,6 +269,23 @@ TEST_F(ServerTest, UnknownPathIs404AndOtherMethodIs405) {
   EXPECT_EQ(client.request(bhttp::verb::post, "/whip/main", "sdp").result_int(), 201);
 }
 
+TEST_F(ServerTest, ResponsesAreCountedByStatus) {
+  router_.add("GET", "/ok", [](Request&, Responder respond) { respond(Response::text(200, "ok")); });
+  router_.add("POST", "/conflict", [](Request&, Responder respond) { respond(Response::error(409, "C", "c")); });
+  start();
+  EXPECT_TRUE(server_->responseCounts().empty());
+  Client client(port());
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(client.request(bhttp::verb::get, "/ok").result_int(), 200);
+  ASSERT_EQ(client.request(bhttp::verb::post, "/conflict").result_int(), 409);
+  ASSERT_EQ(client.request(bhttp::verb::get, "/nowhere").result_int(), 404);  // the server's own answer
+  ASSERT_EQ(client.request(bhttp::verb::delete_, "/ok").result_int(), 405);   // and this one
+  Client malformed(port());
+  malformed.writeRaw("GET /ok HTTP/1.1\r\nHost x\r\n\r\n");
+  ASSERT_EQ(malformed.receive().result_int(), 400);
+  const std::vector<std::pair<int, std::uint64_t>> expected{{200, 3}, {400, 1}, {404, 1}, {405, 1}, {409, 1}};
+  EXPECT_EQ(server_->responseCounts(), expected);
+}
+
 TEST_F(ServerTest, OptionsPreflight) {
   router_.add("POST", "/whip/{stage}", [](Request&, Responder respond) { respond(Response::text(201, "")); });
   start();

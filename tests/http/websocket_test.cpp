@@ -85,6 +85,8 @@ TEST_F(WebSocketTest, AcceptAndEcho) {
 
   client.write("hello");
   EXPECT_EQ(client.read(), "echo:hello");
+  // The handshake counts as a 101 response (it completed before the first message was read).
+  EXPECT_EQ(server_->responseCounts(), (std::vector<std::pair<int, std::uint64_t>>{{101, 1}}));
   client.write("");
   EXPECT_EQ(client.read(), "echo:");
   const std::string big(60 * 1024, 'x');

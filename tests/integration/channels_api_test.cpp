@@ -1,8 +1,10 @@
 // The live-channel API over real HTTP and WebSocket: API keys, JSON errors, viewer tokens gating WHEP, the
 // channel token gating WHIP, a leave that ends the viewer's media session, notifications with replay.
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "stagecast/client/http_client.hpp"
 #include "support.hpp"
@@ -67,6 +69,16 @@ class ChannelsApi : public ::testing::Test {
     return {r->status, json::parse(r->body, nullptr, false)};
   }
 
+  // The value of one sample of /metrics, e.g. `stagecast_api_errors_total{code="VIEWER_NOT_FOUND"}`; -1 if absent.
+  long long metric(const std::string& sample) {
+    auto r = http().get("/metrics");
+    if (!r || r->status != 200) return -1;
+    const std::string prefix = "\n" + sample + " ";
+    const auto at = r->body.find(prefix);
+    if (at == std::string::npos) return -1;
+    return std::stoll(r->body.substr(at + prefix.size()));
+  }
+
   std::shared_ptr<NativePeer> connect(NativePeerOptions o) {
     o.httpPort = server_->httpPort();
     o.certificate = clientCertificate();
@@ -86,6 +98,19 @@ class ChannelsApi : public ::testing::Test {
 };
 
 TEST_F(ChannelsApi, ApiKeyAndBadInputGetStableJsonErrors) {
+  const auto errors = [this](const std::string& code) {
+    return metric("stagecast_api_errors_total{code=\"" + code + "\"}");
+  };
+  const auto responses = [this](int status) {
+    return metric("stagecast_http_responses_total{code=\"" + std::to_string(status) + "\"}");
+  };
+  const long long keyRequired = errors("API_KEY_REQUIRED");
+  const long long viewerNotFound = errors("VIEWER_NOT_FOUND");
+  const long long invalid = errors("INVALID_REQUEST");
+  ASSERT_GE(keyRequired, 0) << "every known code is listed, from zero";
+  ASSERT_GE(invalid, 0);
+  const long long answered401 = std::max(0LL, responses(401));
+  const long long answered404 = std::max(0LL, responses(404));
   auto [s1, b1] = api("/api/token/viewer", R"({"userId":"u"})", std::nullopt);
   EXPECT_EQ(s1, 401);
   EXPECT_EQ(b1["success"], false);
@@ -120,6 +145,14 @@ TEST_F(ChannelsApi, ApiKeyAndBadInputGetStableJsonErrors) {
   auto [ok, body] = api("/api/token/viewer", R"({"userId":"u"})");
   EXPECT_EQ(ok, 200);
   EXPECT_EQ(body["success"], true);
+
+  // /metrics counts each of those answers by its code and by its status.
+  EXPECT_EQ(errors("API_KEY_REQUIRED"), keyRequired + 1);
+  EXPECT_EQ(errors("VIEWER_NOT_FOUND"), viewerNotFound + 1);
+  EXPECT_EQ(errors("INVALID_REQUEST"), invalid + 4);  // s3, s4, s5, s6
+  EXPECT_EQ(responses(401), answered401 + 2);        // s1, s2
+  EXPECT_EQ(responses(404), answered404 + 3);        // s7, s8, s9
+  EXPECT_EQ(errors("OTHER"), 0);
 }
 
 TEST_F(ChannelsApi, ARejoinNeverCountsAUserInTwoStages) {

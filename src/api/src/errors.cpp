@@ -1,11 +1,15 @@
 #include "stagecast/api/errors.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 namespace stagecast::api {
 
-int httpStatusFor(const std::string& code) {
+namespace {
+
+const std::unordered_map<std::string, int>& statusTable() {
   static const std::unordered_map<std::string, int> kStatus = {
       {"BAD_REQUEST", 400},         {"SDP_MALFORMED", 400},
       {"SDP_UNSUPPORTED", 400},     {"INVALID_STAGE", 400},
@@ -38,12 +42,52 @@ int httpStatusFor(const std::string& code) {
       {"CAMERA_STORE_FAILED", 500}, {"CAMERA_STORE_CORRUPT", 500},
       {"TOKEN_WRONG_CAMERA", 403},
   };
-  auto it = kStatus.find(code);
-  return it == kStatus.end() ? 500 : it->second;
+  return kStatus;
 }
+
+// One counter per known code and one for any other. The map is complete before the first lookup and never
+// changes, so counting takes no lock.
+class ErrorCounters {
+ public:
+  ErrorCounters() {
+    for (const auto& entry : statusTable()) counts_[entry.first];
+  }
+  void count(const std::string& code) {
+    auto it = counts_.find(code);
+    (it == counts_.end() ? other_ : it->second).fetch_add(1, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> snapshot() const {
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    out.reserve(counts_.size() + 1);
+    for (const auto& [code, n] : counts_) out.emplace_back(code, n.load(std::memory_order_relaxed));
+    std::sort(out.begin(), out.end());
+    out.emplace_back(kOtherErrorCode, other_.load(std::memory_order_relaxed));
+    return out;
+  }
+
+ private:
+  std::unordered_map<std::string, std::atomic<std::uint64_t>> counts_;
+  std::atomic<std::uint64_t> other_{0};
+};
+
+ErrorCounters& errorCounters() {
+  static ErrorCounters counters;
+  return counters;
+}
+
+}  // namespace
+
+int httpStatusFor(const std::string& code) {
+  const auto& table = statusTable();
+  auto it = table.find(code);
+  return it == table.end() ? 500 : it->second;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> errorCounts() { return errorCounters().snapshot(); }
 
 http::Response errorResponse(const Error& error) {
   const int status = httpStatusFor(error.code);
+  errorCounters().count(error.code);
   http::Response r = http::Response::json(
       status, nlohmann::json{{"success", false}, {"error", {{"code", error.code}, {"message", error.message}}}}.dump());
   // RFC 6750 §3: a Bearer challenge with every 401 of a token-protected resource.

@@ -1,5 +1,7 @@
 #include "stagecast/api/status_api.hpp"
 
+#include "stagecast/api/errors.hpp"
+
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -7,7 +9,8 @@ namespace stagecast::api {
 
 void registerStatusRoutes(http::Router& router, engine::Engine& engine, const std::atomic<bool>& ready,
                           control::ChannelService* service,
-                          std::function<std::optional<cluster::ChannelPullStats>()> pulls) {
+                          std::function<std::optional<cluster::ChannelPullStats>()> pulls,
+                          std::function<std::vector<std::pair<int, std::uint64_t>>()> httpResponses) {
   router.add("GET", "/health", [&ready, &engine](http::Request&, http::Responder done) {
     nlohmann::json j;
     j["status"] = ready.load() ? "ok" : "starting";
@@ -16,7 +19,7 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
     done(http::Response::json(ready.load() ? 200 : 503, j.dump()));
   });
 
-  router.add("GET", "/metrics", [&engine, service, pulls](http::Request&, http::Responder done) {
+  router.add("GET", "/metrics", [&engine, service, pulls, httpResponses](http::Request&, http::Responder done) {
     const auto s = engine.stats();
     std::ostringstream o;
     auto gauge = [&o](const char* name, const char* help, std::uint64_t v) {
@@ -68,6 +71,17 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
       counter("stagecast_node_pull_failures_total", "Pull attempts that failed and pulls lost.", p->failures);
       counter("stagecast_node_pull_packets_total", "RTP packets pulled from other nodes.", p->packets);
     }
+    if (httpResponses) {
+      o << "# HELP stagecast_http_responses_total HTTP responses sent, by status code (101: WebSocket handshakes).\n"
+           "# TYPE stagecast_http_responses_total counter\n";
+      for (const auto& [status, n] : httpResponses()) {
+        o << "stagecast_http_responses_total{code=\"" << status << "\"} " << n << '\n';
+      }
+    }
+    o << "# HELP stagecast_api_errors_total Error answers by their stable error code.\n"
+         "# TYPE stagecast_api_errors_total counter\n";
+    for (const auto& [code, n] : errorCounts())
+      o << "stagecast_api_errors_total{code=\"" << code << "\"} " << n << '\n';
     done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));
   });
 }

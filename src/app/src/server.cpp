@@ -214,11 +214,16 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
         if (impl.cameraApi) api::cameraSessionEnded(*impl.cameraApi, session);
       });
   api::registerMediaRoutes(impl.router, *impl.engine, mo);
-  api::registerStatusRoutes(impl.router, *impl.engine, impl.ready, impl.channels.get(),
-                            [&impl]() -> std::optional<cluster::ChannelPullStats> {
-                              if (!impl.pulls) return std::nullopt;
-                              return impl.pulls->stats();
-                            });
+  api::registerStatusRoutes(
+      impl.router, *impl.engine, impl.ready, impl.channels.get(),
+      [&impl]() -> std::optional<cluster::ChannelPullStats> {
+        if (!impl.pulls) return std::nullopt;
+        return impl.pulls->stats();
+      },
+      [&impl] {
+        // The HTTP server is created after the routes; /metrics is only asked once it runs.
+        return impl.http ? impl.http->responseCounts() : std::vector<std::pair<int, std::uint64_t>>{};
+      });
   api::ControlApiOptions co;
   co.apiKeys = impl.apiKeys;
   co.mediaNodeSecret = config.mediaNodeSecret;

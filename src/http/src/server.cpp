@@ -196,6 +196,17 @@ class Core : public std::enable_shared_from_this<Core> {
     return sessions_.size();
   }
   [[nodiscard]] std::uint16_t port() const { return port_.load(); }
+  // Counts a response sent with `status` (100-599; the writer makes sure of the range).
+  void countResponse(int status) {
+    responses_[static_cast<std::size_t>(status - 100)].fetch_add(1, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::vector<std::pair<int, std::uint64_t>> responseCounts() const {
+    std::vector<std::pair<int, std::uint64_t>> out;
+    for (std::size_t i = 0; i < responses_.size(); ++i) {
+      if (const auto n = responses_[i].load(std::memory_order_relaxed); n != 0) out.emplace_back(100 + i, n);
+    }
+    return out;
+  }
   [[nodiscard]] const Router& router() const { return router_; }
   [[nodiscard]] const ServerOptions& options() const { return options_; }
 
@@ -218,6 +229,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool listening_ = false;
   bool stopped_ = false;
   std::set<std::weak_ptr<Connection>, std::owner_less<std::weak_ptr<Connection>>> sessions_;
+  std::array<std::atomic<std::uint64_t>, 500> responses_{};  // by status - 100
 };
 
 class WsConnection;
@@ -809,11 +821,12 @@ void Session::sendError(int status, const std::string& code, const std::string& 
 
 void Session::write(Response response, bool closeAfter) {
   const auto& options = core_->options();
-  if (response.status < 100 || response.status > 999) {
+  if (response.status < 100 || response.status > 599) {
     spdlog::error("http: handler for {} {} returned invalid status {}", request_.method, request_.path,
                   response.status);
     response = Response::error(500, "INTERNAL_ERROR", "internal server error");
   }
+  core_->countResponse(response.status);
   ResponseFraming framing;
   framing.version = version_;
   framing.keepAlive = !closeAfter;
@@ -911,6 +924,7 @@ void WsConnection::onAccept(beast::error_code ec) {
     return finish();
   }
   state_ = State::Open;
+  core_->countResponse(101);
   spdlog::debug("http: websocket open with {}", remote_.toString());
   read();
   kick();  // messages queued during the handshake, or a close requested meanwhile
@@ -1117,5 +1131,7 @@ std::uint16_t Server::port() const { return impl_->port(); }
 void Server::stop() { impl_->stop(); }
 
 std::size_t Server::connectionCount() const { return impl_->connectionCount(); }
+
+std::vector<std::pair<int, std::uint64_t>> Server::responseCounts() const { return impl_->responseCounts(); }
 
 }  // namespace stagecast::http

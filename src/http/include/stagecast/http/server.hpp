@@ -168,6 +168,10 @@ class Server {
   void stop();
   // Open connections, HTTP and WebSocket.
   [[nodiscard]] std::size_t connectionCount() const;
+  // Responses sent since the start, by status code, ascending; codes never sent are left out. Every answer
+  // counts, the server's own (400 malformed, 404 no route, 413, 431, ...) and handlers', and 101 for each
+  // WebSocket handshake completed.
+  [[nodiscard]] std::vector<std::pair<int, std::uint64_t>> responseCounts() const;
 
  private:
   struct Impl;
