@@ -11,6 +11,7 @@
 // "replayed" joins 1 s after that new keyframe (so it starts from the server's cached group, replayed at once).
 // Prints each viewer's time to first frame and latency percentiles; exits 1 if any viewer's p95 is 1 s or more
 // (the sub-second target) or if a viewer did not start the way described.
+import { cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -177,7 +178,7 @@ try {
   for (const page of Object.values(viewers)) await page.evaluate(() => { window.latencies = []; window.misread = 0; });
   await new Promise((r) => setTimeout(r, seconds * 1000));
 
-  console.log(`machine: ${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`);
+  console.log(`machine: ${cpus()[0].model}, ${cpus().length} cores`);
   console.log(`codec ${codec}, 640x480 canvas at 30 fps, ${seconds} s measured per viewer after 2 s settling`);
   console.log(`replayed viewer started from the cached group: ${replayedFromCache ? 'yes' : 'NO'}; ` +
     `fresh viewer started on a new keyframe: ${freshStart ? 'yes' : 'NO'} ` +

@@ -22,11 +22,16 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
   router.add("GET", "/metrics", [&engine, service, pulls, httpResponses](http::Request&, http::Responder done) {
     const auto s = engine.stats();
     std::ostringstream o;
-    auto gauge = [&o](const char* name, const char* help, std::uint64_t v) {
-      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n" << name << ' ' << v << '\n';
+    auto family = [&o](const char* name, const char* help, const char* type) {
+      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
     };
-    auto counter = [&o](const char* name, const char* help, std::uint64_t v) {
-      o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " counter\n" << name << ' ' << v << '\n';
+    auto gauge = [&o, &family](const char* name, const char* help, std::uint64_t v) {
+      family(name, help, "gauge");
+      o << name << ' ' << v << '\n';
+    };
+    auto counter = [&o, &family](const char* name, const char* help, std::uint64_t v) {
+      family(name, help, "counter");
+      o << name << ' ' << v << '\n';
     };
     gauge("stagecast_stages", "Stages with at least one session.", s.total.stages);
     gauge("stagecast_publishers", "Publisher (WHIP) sessions.", s.total.publishers);
@@ -72,16 +77,16 @@ void registerStatusRoutes(http::Router& router, engine::Engine& engine, const st
       counter("stagecast_node_pull_packets_total", "RTP packets pulled from other nodes.", p->packets);
     }
     if (httpResponses) {
-      o << "# HELP stagecast_http_responses_total HTTP responses sent, by status code (101: WebSocket handshakes).\n"
-           "# TYPE stagecast_http_responses_total counter\n";
+      family("stagecast_http_responses_total", "HTTP responses sent, by status code (101: WebSocket handshakes).",
+             "counter");
       for (const auto& [status, n] : httpResponses()) {
         o << "stagecast_http_responses_total{code=\"" << status << "\"} " << n << '\n';
       }
     }
-    o << "# HELP stagecast_api_errors_total Error answers by their stable error code.\n"
-         "# TYPE stagecast_api_errors_total counter\n";
-    for (const auto& [code, n] : errorCounts())
+    family("stagecast_api_errors_total", "Error answers by their stable error code.", "counter");
+    for (const auto& [code, n] : errorCounts()) {
       o << "stagecast_api_errors_total{code=\"" << code << "\"} " << n << '\n';
+    }
     done(http::Response::text(200, o.str(), "text/plain; version=0.0.4; charset=utf-8"));
   });
 }

@@ -112,6 +112,18 @@ std::string ChannelService::whepUrl(const std::string& stageId) const {
   return config_.publicBaseUrl + "/whep/" + stageId;
 }
 
+Result<std::optional<StageRecord>> ChannelService::stageWatchedBy(const std::vector<StageRecord>& stages,
+                                                                  const std::string& userId,
+                                                                  const std::string& exceptStageId) {
+  for (const auto& s : stages) {
+    if (s.stageId == exceptStageId) continue;
+    auto v = storeResult(store_.findViewer(s.stageId, userId));
+    if (!v) return v.error();
+    if (v->has_value()) return std::optional<StageRecord>(s);
+  }
+  return std::optional<StageRecord>();
+}
+
 Result<StageRecord> ChannelService::resolveStage(const std::string& stageArn) {
   if (stageArn.empty()) return invalid("stageArn", "is required");
   auto id = stageIdFromArn(stageArn);
@@ -215,18 +227,15 @@ Result<ViewerJoin> ChannelService::joinViewer(const std::string& userId, const s
   std::optional<StageRecord> placed;
   bool added = false;
   // A user who already watches a stage of this channel stays there (never counted in two stages).
-  for (const auto& s : *stages) {
-    auto v = storeResult(store_.findViewer(s.stageId, userId));
-    if (!v) return v.error();
-    if (v->has_value()) {
-      rec.stageId = s.stageId;
-      auto r = storeResult(store_.placeViewer(rec, config_.stageCapacity));
-      if (!r) return r.error();
-      if (*r == PlaceResult::Added || *r == PlaceResult::AlreadyPresent) {
-        placed = s;
-        added = *r == PlaceResult::Added;
-      }
-      break;
+  auto watched = stageWatchedBy(*stages, userId);
+  if (!watched) return watched.error();
+  if (*watched) {
+    rec.stageId = (*watched)->stageId;
+    auto r = storeResult(store_.placeViewer(rec, config_.stageCapacity));
+    if (!r) return r.error();
+    if (*r == PlaceResult::Added || *r == PlaceResult::AlreadyPresent) {
+      placed = *watched;
+      added = *r == PlaceResult::Added;
     }
   }
   for (std::size_t i = 0; !placed && i < stages->size(); ++i) {
@@ -292,14 +301,11 @@ Result<std::size_t> ChannelService::rejoin(const std::string& userId, const std:
   // it in the stage it watches.
   auto stages = storeResult(store_.stages(stage->channelId));
   if (!stages) return stages.error();
-  for (const auto& s : *stages) {
-    if (s.stageId == stage->stageId) continue;
-    auto v = storeResult(store_.findViewer(s.stageId, userId));
-    if (!v) return v.error();
-    if (v->has_value()) {
-      return Error("VIEWER_IN_OTHER_STAGE",
-                   "user already watches stage '" + s.stageArn + "' of this channel; ask for a new viewer token");
-    }
+  auto watched = stageWatchedBy(*stages, userId, stage->stageId);
+  if (!watched) return watched.error();
+  if (*watched) {
+    return Error("VIEWER_IN_OTHER_STAGE", "user already watches stage '" + (*watched)->stageArn +
+                                              "' of this channel; ask for a new viewer token");
   }
   ViewerRecord rec{stage->stageId, userId, participantId, clock_.nowMs() + config_.viewerTimeout.count()};
   auto r = storeResult(store_.placeViewer(rec, config_.stageCapacity));

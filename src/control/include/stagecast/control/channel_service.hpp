@@ -199,6 +199,10 @@ class ChannelService {
  private:
   Result<StageRecord> createStage(const std::string& channelId);
   Result<StageRecord> resolveStage(const std::string& stageArn);
+  // The stage among `stages` (but `exceptStageId`) that `userId` watches, if any: a user is counted in one stage
+  // of a channel at most.
+  Result<std::optional<StageRecord>> stageWatchedBy(const std::vector<StageRecord>& stages, const std::string& userId,
+                                                    const std::string& exceptStageId = {});
   Result<std::string> sign(const StageRecord* stage, const std::string& topic, const std::string& userId,
                            const std::string& participantId, auth::Capabilities caps, std::chrono::seconds ttl,
                            const nlohmann::json& attributes, std::int64_t nowMs);
